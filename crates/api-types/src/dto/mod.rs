@@ -1,0 +1,15 @@
+//! HTTP request and response bodies, field for field as the vendor's API pages give them
+//! (misspellings such as `rentention_num` included: clients depend on them).
+//!
+//! Request DTOs are deliberately loose (optional fields, numbers as `i64`) so that a bad request
+//! reaches the parser that knows which rule it broke and which error code that is; the
+//! `TryFrom`/`parse` functions beside them produce the domain types. Unknown fields are ignored,
+//! as the vendor does: SDKs send extra keys (otcextensions sends `backup_policy_id` on modify).
+
+pub mod policy;
+pub mod tags;
+pub mod version;
+
+pub use policy::*;
+pub use tags::*;
+pub use version::*;

@@ -1,0 +1,193 @@
+//! The two error envelopes of the API.
+//!
+//! The VBS endpoints (policies, tasks, cloud backups, jobs) answer
+//! `{"error":{"code":"AutoBackup.XXXX","message":"…"}}`. The OpenStack native backup endpoints
+//! answer in Cinder's fault style, keyed by the fault name:
+//! `{"badRequest":{"code":"VolumeBackup.XXXX","message":"…"}}` or
+//! `{"itemNotFound":{"code":404,"message":"…"}}`. Clients (otcextensions, cinderclient, the Go
+//! SDKs) parse these shapes, so they are part of the wire contract; messages never carry an
+//! internal cause.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The VBS error envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable error code such as `AutoBackup.0005`.
+    #[schema(example = "AutoBackup.0005")]
+    pub code: String,
+    /// What went wrong, for a human.
+    pub message: String,
+}
+
+impl ErrorEnvelope {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { error: ErrorBody { code: code.into(), message: message.into() } }
+    }
+}
+
+/// The fault names Cinder uses as the single key of an error body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CinderFaultKind {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    ItemNotFound,
+    BadMethod,
+    ConflictingRequest,
+    RequestEntityTooLarge,
+    BadMediaType,
+    OverLimit,
+    ComputeFault,
+    ServiceUnavailable,
+}
+
+impl CinderFaultKind {
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::BadRequest => "badRequest",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::ItemNotFound => "itemNotFound",
+            Self::BadMethod => "badMethod",
+            Self::ConflictingRequest => "conflictingRequest",
+            Self::RequestEntityTooLarge => "requestEntityTooLarge",
+            Self::BadMediaType => "badMediaType",
+            Self::OverLimit => "overLimit",
+            Self::ComputeFault => "computeFault",
+            Self::ServiceUnavailable => "serviceUnavailable",
+        }
+    }
+
+    /// The fault Cinder uses for an HTTP status.
+    pub fn for_status(status: u16) -> Self {
+        match status {
+            401 => Self::Unauthorized,
+            403 => Self::Forbidden,
+            404 => Self::ItemNotFound,
+            405 => Self::BadMethod,
+            409 => Self::ConflictingRequest,
+            413 => Self::RequestEntityTooLarge,
+            415 => Self::BadMediaType,
+            429 => Self::OverLimit,
+            503 => Self::ServiceUnavailable,
+            s if s >= 500 => Self::ComputeFault,
+            _ => Self::BadRequest,
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Self> {
+        [
+            Self::BadRequest,
+            Self::Unauthorized,
+            Self::Forbidden,
+            Self::ItemNotFound,
+            Self::BadMethod,
+            Self::ConflictingRequest,
+            Self::RequestEntityTooLarge,
+            Self::BadMediaType,
+            Self::OverLimit,
+            Self::ComputeFault,
+            Self::ServiceUnavailable,
+        ]
+        .into_iter()
+        .find(|k| k.key() == key)
+    }
+}
+
+/// Cinder puts either a vendor code string or the numeric HTTP status in `code`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum FaultCode {
+    Text(String),
+    Status(u16),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FaultBody {
+    pub code: FaultCode,
+    pub message: String,
+}
+
+/// A Cinder-style fault: `{"<kind>": {"code": …, "message": …}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CinderFault {
+    pub kind: CinderFaultKind,
+    pub body: FaultBody,
+}
+
+impl CinderFault {
+    pub fn new(kind: CinderFaultKind, code: FaultCode, message: impl Into<String>) -> Self {
+        Self { kind, body: FaultBody { code, message: message.into() } }
+    }
+}
+
+impl Serialize for CinderFault {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry(self.kind.key(), &self.body)?;
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CinderFault {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = std::collections::BTreeMap::<String, FaultBody>::deserialize(d)?;
+        let mut entries = map.into_iter();
+        match (entries.next(), entries.next()) {
+            (Some((key, body)), None) => {
+                let kind = CinderFaultKind::from_key(&key).ok_or_else(|| {
+                    serde::de::Error::custom(format!("unknown fault kind {key:?}"))
+                })?;
+                Ok(Self { kind, body })
+            }
+            _ => Err(serde::de::Error::custom("a fault has exactly one key")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn vbs_envelope_shape() {
+        let e = ErrorEnvelope::new("AutoBackup.0005", "bad");
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            json!({"error": {"code": "AutoBackup.0005", "message": "bad"}})
+        );
+    }
+
+    #[test]
+    fn cinder_fault_shapes() {
+        let bad = CinderFault::new(
+            CinderFaultKind::BadRequest,
+            FaultCode::Text("VolumeBackup.0001".into()),
+            "bad",
+        );
+        assert_eq!(
+            serde_json::to_value(&bad).unwrap(),
+            json!({"badRequest": {"code": "VolumeBackup.0001", "message": "bad"}})
+        );
+        let nf = CinderFault::new(CinderFaultKind::ItemNotFound, FaultCode::Status(404), "gone");
+        let v = serde_json::to_value(&nf).unwrap();
+        assert_eq!(v, json!({"itemNotFound": {"code": 404, "message": "gone"}}));
+        assert_eq!(serde_json::from_value::<CinderFault>(v).unwrap(), nf);
+    }
+
+    #[test]
+    fn fault_for_status() {
+        assert_eq!(CinderFaultKind::for_status(404).key(), "itemNotFound");
+        assert_eq!(CinderFaultKind::for_status(400).key(), "badRequest");
+        assert_eq!(CinderFaultKind::for_status(500).key(), "computeFault");
+    }
+}
