@@ -56,10 +56,7 @@ impl<P: Message> Envelope<P> {
             return Err(DecodeError::WrongType { expected: P::TYPE, got: head.message_type });
         }
         if head.schema_version != P::SCHEMA_VERSION {
-            return Err(DecodeError::UnknownVersion {
-                message_type: P::TYPE,
-                got: head.schema_version,
-            });
+            return Err(DecodeError::UnknownVersion { message_type: P::TYPE, got: head.schema_version });
         }
         serde_json::from_slice(body).map_err(DecodeError::Json)
     }
@@ -136,7 +133,9 @@ pub struct PolicyChanged {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum PolicyChange {
-    Upserted { policy: PolicySnapshot },
+    Upserted {
+        policy: PolicySnapshot,
+    },
     /// The policy is gone; its backups are kept.
     Deleted,
 }
@@ -241,10 +240,7 @@ mod tests {
         let back = Envelope::<PolicyExecute>::decode(&body).unwrap();
         assert_eq!(back.payload, msg);
         assert_eq!(back.message_id, env.message_id);
-        assert!(matches!(
-            Envelope::<TaskStatus>::decode(&body),
-            Err(DecodeError::WrongType { .. })
-        ));
+        assert!(matches!(Envelope::<TaskStatus>::decode(&body), Err(DecodeError::WrongType { .. })));
         let mut v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         v["schema_version"] = json!(99);
         assert!(matches!(
@@ -270,7 +266,8 @@ mod tests {
 
     #[test]
     fn task_outcome_shapes() {
-        let v = serde_json::to_value(TaskOutcome::ExecuteFail { code: "X".into(), message: "m".into() }).unwrap();
+        let v =
+            serde_json::to_value(TaskOutcome::ExecuteFail { code: "X".into(), message: "m".into() }).unwrap();
         assert_eq!(v, json!({"status": "EXECUTE_FAIL", "code": "X", "message": "m"}));
         assert_eq!(serde_json::to_value(TaskOutcome::Running).unwrap(), json!({"status": "RUNNING"}));
     }

@@ -17,8 +17,10 @@ pub use ids::{ProjectId, ResourceId};
 pub use policy_name::PolicyName;
 pub use retention::{Retention, RetentionDays, RetentionNum};
 pub use schedule::{Frequency, Schedule, StartTimes, WeekDay, WeekDays};
-pub use tag::{Tag, TagKey, TagValue, Tags, MAX_TAGS_PER_POLICY};
+pub use tag::{MAX_TAGS_PER_POLICY, Tag, TagKey, TagValue, Tags};
 pub use time_zone::TimeZoneOffset;
+
+use crate::error::codes::auto_backup as ab;
 
 /// A value that breaks one of the API's rules.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,11 +30,18 @@ pub struct ValidationError {
     pub field: &'static str,
     /// What is wrong, phrased for the caller.
     pub message: String,
+    /// The vendor's error code for this rule, where the vendor has a specific one.
+    pub code: Option<&'static str>,
 }
 
 impl ValidationError {
     pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self { field, message: message.into() }
+        Self { field, message: message.into(), code: None }
+    }
+
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
     }
 }
 
@@ -59,7 +68,8 @@ impl PolicyStatus {
             other => Err(ValidationError::new(
                 "scheduled_policy.status",
                 format!("must be \"ON\" or \"OFF\", got {other:?}"),
-            )),
+            )
+            .with_code(ab::STATUS_INVALID)),
         }
     }
 
@@ -80,7 +90,8 @@ pub fn parse_yes_no(field: &'static str, s: &str) -> Result<bool, ValidationErro
     match s {
         "Y" => Ok(true),
         "N" => Ok(false),
-        other => Err(ValidationError::new(field, format!("must be \"Y\" or \"N\", got {other:?}"))),
+        other => Err(ValidationError::new(field, format!("must be \"Y\" or \"N\", got {other:?}"))
+            .with_code(ab::FIRST_OF_MONTH_INVALID)),
     }
 }
 

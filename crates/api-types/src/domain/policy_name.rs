@@ -1,6 +1,6 @@
 use std::fmt;
 
-use super::{ValidationError, is_name_charset};
+use super::{ValidationError, ab, is_name_charset};
 
 /// A backup policy name: 1–64 of `[A-Za-z0-9_-]`, not starting with `default` (the vendor
 /// reserves that prefix for its default policy).
@@ -13,16 +13,19 @@ impl PolicyName {
 
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
         if s.is_empty() || s.chars().count() > Self::MAX_LEN {
-            return Err(ValidationError::new(Self::FIELD, "must be 1 to 64 characters long"));
+            return Err(ValidationError::new(Self::FIELD, "must be 1 to 64 characters long")
+                .with_code(ab::NAME_LENGTH));
         }
         if !is_name_charset(s) {
             return Err(ValidationError::new(
                 Self::FIELD,
                 "may contain only letters, digits, underscores (_) and hyphens (-)",
-            ));
+            )
+            .with_code(ab::NAME_INVALID));
         }
         if s.starts_with("default") {
-            return Err(ValidationError::new(Self::FIELD, "must not start with \"default\""));
+            return Err(ValidationError::new(Self::FIELD, "must not start with \"default\"")
+                .with_code(ab::NAME_INVALID));
         }
         Ok(Self(s.to_owned()))
     }

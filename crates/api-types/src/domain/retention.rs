@@ -1,4 +1,4 @@
-use super::ValidationError;
+use super::{ValidationError, ab};
 
 /// `rentention_num`: keep the newest N automatic backups (2–14).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -10,7 +10,8 @@ impl RetentionNum {
             return Err(ValidationError::new(
                 "scheduled_policy.rentention_num",
                 format!("must be an integer from 2 to 14, got {n}"),
-            ));
+            )
+            .with_code(ab::RETENTION_INVALID));
         }
         Ok(Self(n as u8))
     }
@@ -31,7 +32,8 @@ impl RetentionDays {
             return Err(ValidationError::new(
                 "scheduled_policy.rentention_day",
                 format!("must be from 2 to 99999 (days), got {n}"),
-            ));
+            )
+            .with_code(ab::RETENTION_INVALID));
         }
         Ok(Self(n as u32))
     }
@@ -49,17 +51,15 @@ pub enum Retention {
 }
 
 impl Retention {
-    pub fn choose(
-        num: Option<RetentionNum>,
-        days: Option<RetentionDays>,
-    ) -> Result<Self, ValidationError> {
+    pub fn choose(num: Option<RetentionNum>, days: Option<RetentionDays>) -> Result<Self, ValidationError> {
         match (num, days) {
             (Some(n), _) => Ok(Self::Count(n)),
             (None, Some(d)) => Ok(Self::Days(d)),
             (None, None) => Err(ValidationError::new(
                 "scheduled_policy",
                 "either rentention_num or rentention_day must be given",
-            )),
+            )
+            .with_code(ab::RETENTION_INVALID)),
         }
     }
 

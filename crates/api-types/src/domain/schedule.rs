@@ -1,6 +1,6 @@
 use std::fmt;
 
-use super::ValidationError;
+use super::{ValidationError, ab};
 
 /// The UTC hours at which a policy fires, from the vendor's `start_time`: a comma list of whole
 /// hours `HH:00`. The order the tenant gave is kept (the vendor asks for ascending *local* order,
@@ -22,9 +22,11 @@ impl StartTimes {
                         "{part:?} is not a whole hour in HH:mm form (00:00 to 23:00); separate several times with commas"
                     ),
                 )
+                .with_code(ab::START_TIME_INVALID)
             })?;
             if hours.contains(&hour) {
-                return Err(ValidationError::new(Self::FIELD, format!("{part} is given twice")));
+                return Err(ValidationError::new(Self::FIELD, format!("{part} is given twice"))
+                    .with_code(ab::START_TIME_INVALID));
             }
             hours.push(hour);
         }
@@ -77,7 +79,8 @@ impl Frequency {
             return Err(ValidationError::new(
                 "scheduled_policy.frequency",
                 format!("must be an integer from 1 to 14 (days), got {n}"),
-            ));
+            )
+            .with_code(ab::FREQUENCY_INVALID));
         }
         Ok(Self(n as u8))
     }
@@ -100,15 +103,8 @@ pub enum WeekDay {
 }
 
 impl WeekDay {
-    pub const ALL: [WeekDay; 7] = [
-        Self::Sun,
-        Self::Mon,
-        Self::Tue,
-        Self::Wed,
-        Self::Thu,
-        Self::Fri,
-        Self::Sat,
-    ];
+    pub const ALL: [WeekDay; 7] =
+        [Self::Sun, Self::Mon, Self::Tue, Self::Wed, Self::Thu, Self::Fri, Self::Sat];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -147,7 +143,8 @@ impl WeekDays {
 
     pub fn parse<S: AsRef<str>>(days: &[S]) -> Result<Self, ValidationError> {
         if days.is_empty() {
-            return Err(ValidationError::new(Self::FIELD, "must name at least one day"));
+            return Err(ValidationError::new(Self::FIELD, "must name at least one day")
+                .with_code(ab::FREQUENCY_INVALID));
         }
         let mut bits = 0u8;
         for day in days {
@@ -157,10 +154,12 @@ impl WeekDays {
                     Self::FIELD,
                     format!("{day:?} is not one of SUN, MON, TUE, WED, THU, FRI, SAT"),
                 )
+                .with_code(ab::FREQUENCY_INVALID)
             })?;
             let bit = 1 << d.index_from_sunday();
             if bits & bit != 0 {
-                return Err(ValidationError::new(Self::FIELD, format!("{day} is given twice")));
+                return Err(ValidationError::new(Self::FIELD, format!("{day} is given twice"))
+                    .with_code(ab::FREQUENCY_INVALID));
             }
             bits |= bit;
         }
@@ -199,7 +198,8 @@ impl Schedule {
             (None, None) => Err(ValidationError::new(
                 "scheduled_policy",
                 "either frequency or week_frequency must be given",
-            )),
+            )
+            .with_code(ab::FREQUENCY_INVALID)),
         }
     }
 
@@ -236,8 +236,19 @@ mod tests {
             assert_eq!(StartTimes::parse(input).unwrap().hours(), *hours, "{input}");
         }
         for bad in [
-            "", "12", "12:30", "24:00", "1:00", "12:00,", ",12:00", "12:00,12:00", "ab:00", "-1:00",
-            "12:00:00", "12：00", "+1:00",
+            "",
+            "12",
+            "12:30",
+            "24:00",
+            "1:00",
+            "12:00,",
+            ",12:00",
+            "12:00,12:00",
+            "ab:00",
+            "-1:00",
+            "12:00:00",
+            "12：00",
+            "+1:00",
         ] {
             assert!(StartTimes::parse(bad).is_err(), "{bad:?}");
         }
@@ -271,7 +282,10 @@ mod tests {
         assert!(WeekDays::parse(&["MON", "MON"]).is_err());
         assert!(WeekDays::parse(&["mon"]).is_err());
         assert!(WeekDays::parse(&["MONDAY"]).is_err());
-        assert_eq!(WeekDays::parse(&["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]).unwrap().iter().count(), 7);
+        assert_eq!(
+            WeekDays::parse(&["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]).unwrap().iter().count(),
+            7
+        );
     }
 
     #[test]

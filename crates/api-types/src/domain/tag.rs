@@ -1,6 +1,6 @@
 use std::fmt;
 
-use super::{ValidationError, is_name_charset};
+use super::{ValidationError, ab, is_name_charset};
 
 /// The vendor allows at most 10 tags on one policy.
 pub const MAX_TAGS_PER_POLICY: usize = 10;
@@ -16,7 +16,8 @@ impl TagKey {
             return Err(ValidationError::new(
                 "tags.key",
                 format!("{s:?} must be 1 to 36 letters, digits, underscores or hyphens"),
-            ));
+            )
+            .with_code(ab::TAG_INVALID));
         }
         Ok(Self(s.to_owned()))
     }
@@ -42,7 +43,8 @@ impl TagValue {
             return Err(ValidationError::new(
                 "tags.value",
                 format!("{s:?} must be 0 to 43 letters, digits, underscores or hyphens"),
-            ));
+            )
+            .with_code(ab::TAG_INVALID));
         }
         Ok(Self(s.to_owned()))
     }
@@ -74,7 +76,8 @@ impl Tags {
         for (k, v) in pairs {
             let tag = Tag::parse(k, v)?;
             if tags.iter().any(|t| t.key == tag.key) {
-                return Err(ValidationError::new("tags", format!("key {k:?} is given twice")));
+                return Err(ValidationError::new("tags", format!("key {k:?} is given twice"))
+                    .with_code(ab::TAG_INVALID));
             }
             tags.push(tag);
         }
@@ -82,7 +85,8 @@ impl Tags {
             return Err(ValidationError::new(
                 "tags",
                 format!("at most {MAX_TAGS_PER_POLICY} tags are allowed, got {}", tags.len()),
-            ));
+            )
+            .with_code(ab::TAG_LIMIT));
         }
         Ok(Self(tags))
     }

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use super::ValidationError;
+use super::{ValidationError, ab};
 
 /// The vendor's `time_zone`: a fixed offset `UTC±HH:mm` that already includes any daylight
 /// saving. It defines the policy's *local* calendar (which week day and day of month a UTC fire
@@ -20,6 +20,7 @@ impl TimeZoneOffset {
                 Self::FIELD,
                 format!("{s:?} is not of the form UTC+HH:mm or UTC-HH:mm, e.g. UTC+08:00"),
             )
+            .with_code(ab::TIME_ZONE_INVALID)
         };
         let rest = s.strip_prefix("UTC").ok_or_else(bad)?;
         let (sign, rest) = match rest.as_bytes().first() {
@@ -38,10 +39,8 @@ impl TimeZoneOffset {
         }
         let minutes = sign * (h * 60 + m);
         if !(-12 * 60..=14 * 60).contains(&minutes) {
-            return Err(ValidationError::new(
-                Self::FIELD,
-                format!("{s} is outside UTC-12:00 to UTC+14:00"),
-            ));
+            return Err(ValidationError::new(Self::FIELD, format!("{s} is outside UTC-12:00 to UTC+14:00"))
+                .with_code(ab::TIME_ZONE_INVALID));
         }
         Ok(Self { minutes })
     }
@@ -88,8 +87,21 @@ mod tests {
             assert_eq!(TimeZoneOffset::parse(input).unwrap().minutes(), *minutes, "{input}");
         }
         for bad in [
-            "", "UTC", "UTC8", "UTC+8:00", "UTC+08", "UTC+0800", "utc+08:00", "GMT+08:00", "+08:00",
-            "UTC+08:60", "UTC+14:30", "UTC-12:30", "UTC+15:00", "UTC±08:00", "UTC+08:00 ",
+            "",
+            "UTC",
+            "UTC8",
+            "UTC+8:00",
+            "UTC+08",
+            "UTC+0800",
+            "utc+08:00",
+            "GMT+08:00",
+            "+08:00",
+            "UTC+08:60",
+            "UTC+14:30",
+            "UTC-12:30",
+            "UTC+15:00",
+            "UTC±08:00",
+            "UTC+08:00 ",
         ] {
             assert!(TimeZoneOffset::parse(bad).is_err(), "{bad:?}");
         }

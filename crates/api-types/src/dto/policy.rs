@@ -245,8 +245,7 @@ mod tests {
 
     #[test]
     fn misspelled_retention_is_spotted_and_other_unknowns_kept_aside() {
-        let s: ScheduledPolicyInput =
-            serde_json::from_value(json!({"retention_num": 3, "id": "x"})).unwrap();
+        let s: ScheduledPolicyInput = serde_json::from_value(json!({"retention_num": 3, "id": "x"})).unwrap();
         assert_eq!(s.misspelled_retention_key(), Some(("retention_num", "rentention_num")));
         let s: ScheduledPolicyInput = serde_json::from_value(json!({"id": "x"})).unwrap();
         assert_eq!(s.misspelled_retention_key(), None);

@@ -147,6 +147,9 @@ mod tests {
         let r: ResourceInstancesRequest =
             serde_json::from_value(json!({"action": "filter", "limit": "10", "offset": 5})).unwrap();
         assert_eq!((r.limit, r.offset), (Some(10), Some(5)));
-        assert!(serde_json::from_value::<ResourceInstancesRequest>(json!({"action": "filter", "limit": "ten"})).is_err());
+        assert!(
+            serde_json::from_value::<ResourceInstancesRequest>(json!({"action": "filter", "limit": "ten"}))
+                .is_err()
+        );
     }
 }
