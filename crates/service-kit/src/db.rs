@@ -1,0 +1,173 @@
+//! PostgreSQL access: an r2d2 pool of diesel connections, embedded migrations, and running
+//! blocking diesel work from async handlers.
+//!
+//! Each service owns its database. Its migrations are combined with the kit's own (outbox and
+//! inbox tables) into one source, so that running and reverting them is one operation and
+//! versions never collide (the kit's versions are below any dated service version).
+//! Queries stay within what diesel also runs on SQLite: ids are text, times are `TIMESTAMP`
+//! (UTC), and PostgreSQL-only SQL sits in small functions named for what they do.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use diesel::{
+    Connection, PgConnection, RunQueryDsl,
+    migration::{Migration, MigrationSource},
+    pg::Pg,
+    r2d2::{ConnectionManager, Pool, PooledConnection},
+};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub type PgPool = Pool<ConnectionManager<PgConnection>>;
+pub type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
+
+/// The kit's tables: `outbox`, `inbox`.
+pub const KIT_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// The kit's migrations followed by a service's.
+#[derive(Clone, Copy)]
+pub struct Migrations(pub &'static EmbeddedMigrations);
+
+impl MigrationSource<Pg> for Migrations {
+    fn migrations(&self) -> diesel::migration::Result<Vec<Box<dyn Migration<Pg>>>> {
+        let mut all = MigrationSource::<Pg>::migrations(&KIT_MIGRATIONS)?;
+        all.extend(MigrationSource::<Pg>::migrations(self.0)?);
+        Ok(all)
+    }
+}
+
+/// Failures of the database layer that are not query errors.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("no database connection available: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error("database task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Connects, checking the URL once directly so that a wrong URL or a stopped server is reported
+/// with PostgreSQL's own message rather than a pool timeout.
+pub fn pool(url: &str, max_size: u32) -> anyhow::Result<PgPool> {
+    PgConnection::establish(url).with_context(|| format!("connecting to {}", redact(url)))?;
+    Pool::builder()
+        .max_size(max_size)
+        .connection_timeout(Duration::from_secs(10))
+        .test_on_check_out(true)
+        .build(ConnectionManager::new(url))
+        .context("building the connection pool")
+}
+
+/// Applies pending migrations (the kit's and the service's), returning how many ran.
+pub fn migrate(conn: &mut PgConnection, migrations: Migrations) -> anyhow::Result<usize> {
+    let ran =
+        conn.run_pending_migrations(migrations).map_err(|e| anyhow::anyhow!("running migrations: {e}"))?;
+    Ok(ran.len())
+}
+
+/// Creates the database named in `url` when it does not exist (development and tests; in
+/// production the operator creates it).
+pub fn ensure_database(url: &str) -> anyhow::Result<()> {
+    let (server, name) = split_database(url)?;
+    if PgConnection::establish(url).is_ok() {
+        return Ok(());
+    }
+    let mut admin = PgConnection::establish(&format!("{server}/postgres"))
+        .with_context(|| format!("connecting to {}/postgres", redact(&server)))?;
+    match diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut admin) {
+        Ok(_) => Ok(()),
+        // Another process created it meanwhile.
+        Err(diesel::result::Error::DatabaseError(_, info)) if info.message().contains("already exists") => {
+            Ok(())
+        }
+        Err(e) => Err(e).with_context(|| format!("creating database {name}")),
+    }
+}
+
+/// Splits `postgres://…/name?params` into the server part and the database name.
+fn split_database(url: &str) -> anyhow::Result<(String, String)> {
+    let without_params = url.split('?').next().unwrap_or(url);
+    let (server, name) = without_params
+        .rsplit_once('/')
+        .filter(|(s, n)| s.contains("://") && !s.ends_with('/') && !n.is_empty())
+        .with_context(|| format!("{} does not name a database", redact(url)))?;
+    anyhow::ensure!(
+        name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+        "database name {name:?} must be letters, digits, _ or -"
+    );
+    Ok((server.to_owned(), name.to_owned()))
+}
+
+/// Hides a password in a URL before it reaches a log or an error message.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Runs blocking diesel work on a pooled connection, off the async executor, in the caller's
+/// span.
+pub async fn run<T, E, F>(pool: &PgPool, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    let pool = pool.clone();
+    crate::telemetry::spawn_blocking_in_span(move || {
+        let mut conn = pool.get().map_err(DbError::from)?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(DbError::from)?
+}
+
+/// A throw-away database for one test, dropped when the guard is.
+pub struct TestDatabase {
+    pub url: String,
+    server: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// Creates `<prefix>_<random>` on the server of `base_url`.
+    pub fn create(base_url: &str, prefix: &str) -> anyhow::Result<Self> {
+        let (server, _) = split_database(base_url)?;
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let url = format!("{server}/{name}");
+        ensure_database(&url)?;
+        Ok(Self { url, server, name })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres", self.server)) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
+                .execute(&mut admin);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_and_redacts() {
+        let (s, n) = split_database("postgres://u:pw@host:5432/vbs_policy?sslmode=disable").unwrap();
+        assert_eq!((s.as_str(), n.as_str()), ("postgres://u:pw@host:5432", "vbs_policy"));
+        assert!(split_database("postgres://host:5432/").is_err());
+        assert!(split_database("postgres://host/a;drop").is_err());
+        assert_eq!(redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+    }
+}

@@ -1,0 +1,195 @@
+//! The transactional outbox.
+//!
+//! A service writes the message announcing a change into `outbox` in the same transaction as
+//! the change itself ([`enqueue`]), so a committed change always has its message and a rolled
+//! back one never does, whether or not the broker is up. The [`Relay`] leases a batch of waiting
+//! rows (claimed with `FOR UPDATE SKIP LOCKED`, so several replicas can relay at once), publishes
+//! them in order with publisher confirms, and deletes them once the broker confirmed; on failure
+//! it releases the lease at once. No transaction or connection is held while talking to the
+//! broker. A relay that dies mid-batch leaves a lease that expires, and the rows go out again:
+//! consumers are idempotent on the message id, so a duplicate is harmless.
+
+use std::{sync::Arc, time::Duration};
+
+use api_types::message::{Envelope, Message};
+use chrono::{NaiveDateTime, Utc};
+use diesel::prelude::*;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    amqp::{Broker, Outgoing},
+    db::{self, DbError, PgPool},
+};
+
+diesel::table! {
+    outbox (id) {
+        id -> BigInt,
+        message_id -> Text,
+        routing_key -> Text,
+        body -> Text,
+        traceparent -> Nullable<Text>,
+        created_at -> Timestamp,
+        attempts -> Integer,
+        claimed_until -> Nullable<Timestamp>,
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = outbox)]
+struct OutboxRow {
+    id: i64,
+    message_id: String,
+    routing_key: String,
+    body: String,
+    traceparent: Option<String>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = outbox)]
+struct NewOutboxRow<'a> {
+    message_id: String,
+    routing_key: &'a str,
+    body: String,
+    traceparent: Option<&'a str>,
+    created_at: NaiveDateTime,
+}
+
+/// Adds a message to the outbox. Call inside the transaction that makes the change.
+pub fn enqueue<P: Message>(conn: &mut PgConnection, envelope: &Envelope<P>) -> QueryResult<()> {
+    let body = serde_json::to_string(envelope)
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    diesel::insert_into(outbox::table)
+        .values(NewOutboxRow {
+            message_id: envelope.message_id.to_string(),
+            routing_key: &envelope.message_type,
+            body,
+            traceparent: envelope.traceparent.as_deref(),
+            created_at: Utc::now().naive_utc(),
+        })
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Builds an envelope stamped with the current span's trace context.
+pub fn envelope<P: Message>(payload: P) -> Envelope<P> {
+    Envelope::new(payload, Utc::now(), crate::telemetry::traceparent_of(&tracing::Span::current()))
+}
+
+/// How many messages wait to be published.
+pub fn pending(conn: &mut PgConnection) -> QueryResult<i64> {
+    outbox::table.count().get_result(conn)
+}
+
+/// Publishes the outbox.
+pub struct Relay {
+    pool: PgPool,
+    broker: Arc<Broker>,
+    wake: Arc<Notify>,
+    batch: i64,
+    poll: Duration,
+}
+
+impl Relay {
+    pub fn new(pool: PgPool, broker: Arc<Broker>, wake: Arc<Notify>) -> Self {
+        Self { pool, broker, wake, batch: 200, poll: Duration::from_secs(2) }
+    }
+
+    /// Runs until `shutdown`: drains whenever woken (a handler committed a change) and at every
+    /// poll interval (rows left by another replica or by a crash), backing off while the broker
+    /// or the database is down.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let wait = match self.drain().await {
+                Ok(()) => {
+                    backoff = Duration::from_millis(200);
+                    self.poll
+                }
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), retry_in = ?backoff, "outbox relay could not publish");
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(15));
+                    wait
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Publishes batches until the outbox is empty.
+    pub async fn drain(&self) -> anyhow::Result<()> {
+        while self.publish_batch().await? == self.batch as usize {}
+        Ok(())
+    }
+
+    async fn publish_batch(&self) -> anyhow::Result<usize> {
+        let batch = self.batch;
+        let rows = db::run(&self.pool, move |conn| claim(conn, batch, LEASE)).await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let messages: Vec<Outgoing> = rows
+            .into_iter()
+            .map(|r| Outgoing {
+                message_id: r.message_id,
+                routing_key: r.routing_key,
+                body: r.body.into_bytes(),
+                traceparent: r.traceparent,
+            })
+            .collect();
+        match self.broker.publish_confirmed(&messages).await {
+            Ok(()) => {
+                let n = ids.len();
+                db::run(&self.pool, move |conn| -> Result<usize, DbError> {
+                    Ok(diesel::delete(outbox::table.filter(outbox::id.eq_any(&ids))).execute(conn)?)
+                })
+                .await?;
+                tracing::debug!(published = n, "outbox batch published");
+                Ok(n)
+            }
+            Err(e) => {
+                // Release the lease so the batch goes out as soon as the broker is back.
+                db::run(&self.pool, move |conn| -> Result<usize, DbError> {
+                    Ok(diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
+                        .set(outbox::claimed_until.eq(None::<NaiveDateTime>))
+                        .execute(conn)?)
+                })
+                .await?;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// How long a relay may take to publish a batch before another relay may take it over.
+const LEASE: chrono::Duration = chrono::Duration::seconds(60);
+
+/// Leases the oldest rows no other relay holds. The row locks (PostgreSQL-specific `SKIP
+/// LOCKED`) last only for this short transaction; the lease keeps other relays away after it.
+fn claim(conn: &mut PgConnection, batch: i64, lease: chrono::Duration) -> Result<Vec<OutboxRow>, DbError> {
+    let now = Utc::now().naive_utc();
+    Ok(conn.transaction(|conn| {
+        let ids: Vec<i64> = outbox::table
+            .filter(outbox::claimed_until.is_null().or(outbox::claimed_until.lt(now)))
+            .order(outbox::id.asc())
+            .limit(batch)
+            .for_update()
+            .skip_locked()
+            .select(outbox::id)
+            .load(conn)?;
+        diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
+            .set((outbox::claimed_until.eq(Some(now + lease)), outbox::attempts.eq(outbox::attempts + 1)))
+            .execute(conn)?;
+        outbox::table
+            .filter(outbox::id.eq_any(&ids))
+            .order(outbox::id.asc())
+            .select(OutboxRow::as_select())
+            .load(conn)
+    })?)
+}
