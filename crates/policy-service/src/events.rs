@@ -1,0 +1,80 @@
+//! The messages announcing policy changes, written to the outbox inside the change's
+//! transaction. `policy.changed` always carries the whole policy as it now is (schedule,
+//! retention, volumes, tags) with its version, so the scheduler's read model never has to merge
+//! partial updates and can ignore any message older than what it has.
+
+use anyhow::Context;
+use api_types::{
+    domain::{Frequency, ProjectId, ResourceId, WeekDays},
+    message::{PolicyChange, PolicyChanged, PolicyExecute, PolicySnapshot, TagPair},
+};
+use chrono::Utc;
+use diesel::PgConnection;
+use service_kit::outbox;
+
+use crate::{
+    error::PolicyError,
+    store::{self, PolicyRow},
+};
+
+fn policy_id(row: &PolicyRow) -> Result<ResourceId, PolicyError> {
+    Ok(ResourceId::parse("policy_id", &row.id).context("stored policy id")?)
+}
+
+pub fn snapshot(conn: &mut PgConnection, row: &PolicyRow) -> Result<PolicySnapshot, PolicyError> {
+    let settings = row.settings()?;
+    let volumes = store::volumes_of(conn, &row.id)?
+        .iter()
+        .map(|v| ResourceId::parse("volume_id", v))
+        .collect::<Result<Vec<_>, _>>()
+        .context("stored volume id")?;
+    let tags =
+        store::tags_of(conn, &row.id)?.into_iter().map(|(key, value)| TagPair { key, value }).collect();
+    Ok(PolicySnapshot {
+        name: row.name.clone(),
+        enabled: settings.status.is_on(),
+        start_hours_utc: settings.start_times.hours().to_vec(),
+        frequency_days: settings.schedule.frequency().map(Frequency::days),
+        week_days: settings.schedule.week_days().map(WeekDays::to_strings),
+        utc_offset_minutes: settings.time_zone.map_or(0, |tz| tz.minutes()),
+        retention: settings.retention_rule(),
+        volumes,
+        tags,
+    })
+}
+
+/// Announces the policy as it is now stored.
+pub fn changed(conn: &mut PgConnection, row: &PolicyRow) -> Result<(), PolicyError> {
+    let policy = snapshot(conn, row)?;
+    let msg = PolicyChanged {
+        project_id: row.project_id.clone(),
+        policy_id: policy_id(row)?,
+        version: row.version,
+        change: PolicyChange::Upserted { policy },
+    };
+    outbox::enqueue(conn, &outbox::envelope(msg))?;
+    Ok(())
+}
+
+/// Announces a deletion; `version` is one above the last stored version.
+pub fn deleted(conn: &mut PgConnection, project: &ProjectId, row: &PolicyRow) -> Result<(), PolicyError> {
+    let msg = PolicyChanged {
+        project_id: project.as_str().to_owned(),
+        policy_id: policy_id(row)?,
+        version: row.version + 1,
+        change: PolicyChange::Deleted,
+    };
+    outbox::enqueue(conn, &outbox::envelope(msg))?;
+    Ok(())
+}
+
+pub fn execute(conn: &mut PgConnection, row: &PolicyRow) -> Result<(), PolicyError> {
+    let msg = PolicyExecute {
+        project_id: row.project_id.clone(),
+        policy_id: policy_id(row)?,
+        version: row.version,
+        requested_at: Utc::now(),
+    };
+    outbox::enqueue(conn, &outbox::envelope(msg))?;
+    Ok(())
+}

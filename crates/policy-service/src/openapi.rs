@@ -1,0 +1,76 @@
+//! The OpenAPI document, generated from the handlers' annotations. `make openapi` writes it to
+//! `openapi/policy-service.json`; a test fails when the committed file differs. The service
+//! serves it at `/openapi/policy-service.json` with Swagger UI at `/docs/`.
+
+use api_types::{dto, error};
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{ApiKey, ApiKeyValue, SecurityScheme},
+};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::routes::{policies, resources, tags, versions};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "VBS policy service",
+        description = "Backup policies of the Volume Backup Service: schedules, retention, tags and the volumes they protect. Wire-compatible with the VBS API of Huawei Cloud / Open Telekom Cloud.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        versions::root,
+        versions::v2,
+        versions::v3,
+        policies::create::handler,
+        policies::list::handler,
+        policies::update::handler,
+        policies::delete::handler,
+        policies::execute::handler,
+        resources::associate::handler,
+        resources::disassociate::handler,
+        tags::add::handler,
+        tags::list::handler,
+        tags::delete::handler,
+        tags::batch::handler,
+        tags::project::handler,
+        tags::query::handler,
+    ),
+    components(schemas(error::ErrorEnvelope, error::ErrorBody, dto::TagInput, dto::TagFilter, dto::MatchInput)),
+    modifiers(&TokenAuth),
+    tags(
+        (name = "Backup policies", description = "Create, modify, list, delete and execute policies"),
+        (name = "Backup policy resources", description = "The volumes a policy backs up"),
+        (name = "Backup policy tags", description = "Tags on policies and queries by tag"),
+        (name = "Versions", description = "OpenStack version discovery"),
+    )
+)]
+pub struct ApiDoc;
+
+struct TokenAuth;
+
+impl Modify for TokenAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Auth-Token",
+                "A token minted by `vbsctl token --project <id>`",
+            ))),
+        );
+    }
+}
+
+pub const DOCUMENT_PATH: &str = "/openapi/policy-service.json";
+
+/// The document as committed: pretty JSON with a trailing newline.
+pub fn document_json() -> String {
+    let mut json = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
+    json.push('\n');
+    json
+}
+
+pub fn swagger_ui() -> SwaggerUi {
+    SwaggerUi::new("/docs/{_:.*}").url(DOCUMENT_PATH, ApiDoc::openapi())
+}

@@ -1,0 +1,117 @@
+//! The HTTP API, one handler per file.
+//!
+//! Registration order matters: the fixed paths under `/backuppolicy` (`tags`,
+//! `resource_instances/action`) come before `/backuppolicy/{policy_id}`, which would otherwise
+//! claim them and answer 405.
+
+pub mod policies;
+pub mod resources;
+pub mod tags;
+pub mod versions;
+
+use actix_web::web;
+use api_types::{
+    domain::{ProjectId, ResourceId},
+    error::codes::auto_backup as ab,
+};
+use diesel::PgConnection;
+use service_kit::http::Vbs;
+
+use crate::{
+    error::PolicyError,
+    store::{self, PolicyRow},
+};
+
+pub type Access = service_kit::auth::ProjectAccess<Vbs>;
+pub type Json<T> = service_kit::http::Json<T, Vbs>;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(versions::root))
+        .route("/v2", web::get().to(versions::v2))
+        .route("/v2/", web::get().to(versions::v2))
+        .route("/v3", web::get().to(versions::v3))
+        .route("/v3/", web::get().to(versions::v3))
+        .route("/health", web::get().to(versions::health))
+        .service(crate::openapi::swagger_ui())
+        .service(
+            web::scope("/v2/{project_id}")
+                .service(web::resource("/backuppolicy/tags").route(web::get().to(tags::project::handler)))
+                .service(
+                    web::resource("/backuppolicy/resource_instances/action")
+                        .route(web::post().to(tags::query::handler)),
+                )
+                .service(
+                    web::resource("/backuppolicy")
+                        .route(web::post().to(policies::create::handler))
+                        .route(web::get().to(policies::list::handler)),
+                )
+                .service(
+                    web::resource("/backuppolicy/{policy_id}")
+                        .route(web::put().to(policies::update::handler))
+                        .route(web::delete().to(policies::delete::handler)),
+                )
+                .service(
+                    web::resource("/backuppolicy/{policy_id}/action")
+                        .route(web::post().to(policies::execute::handler)),
+                )
+                .service(
+                    web::resource("/backuppolicy/{policy_id}/tags")
+                        .route(web::post().to(tags::add::handler))
+                        .route(web::get().to(tags::list::handler)),
+                )
+                .service(
+                    web::resource("/backuppolicy/{policy_id}/tags/action")
+                        .route(web::post().to(tags::batch::handler)),
+                )
+                .service(
+                    web::resource("/backuppolicy/{policy_id}/tags/{key}")
+                        .route(web::delete().to(tags::delete::handler)),
+                )
+                .service(
+                    web::resource("/backuppolicyresources")
+                        .route(web::post().to(resources::associate::handler)),
+                )
+                .service(
+                    web::resource("/backuppolicyresources/{policy_id}/deleted_resources")
+                        .route(web::post().to(resources::disassociate::handler)),
+                ),
+        );
+}
+
+/// Policy ids are UUIDs; anything else names no policy, and the answer is the vendor's "policy
+/// does not exist" rather than a parse error.
+pub fn parse_policy_id(raw: &str) -> Result<ResourceId, PolicyError> {
+    if raw.trim().is_empty() {
+        return Err(api_types::domain::ValidationError::new("policy_id", "is empty")
+            .with_code(ab::POLICY_ID_EMPTY)
+            .into());
+    }
+    ResourceId::parse("policy_id", raw).map_err(|_| PolicyError::PolicyNotFound(raw.to_owned()))
+}
+
+/// The policy, locked for the rest of the transaction, or 404.
+pub fn locked_policy(
+    conn: &mut PgConnection,
+    project: &ProjectId,
+    id: ResourceId,
+) -> Result<PolicyRow, PolicyError> {
+    store::find_policy_for_update(conn, project, &id.to_string())?
+        .ok_or_else(|| PolicyError::PolicyNotFound(id.to_string()))
+}
+
+/// The policy, or 404.
+pub fn existing_policy(
+    conn: &mut PgConnection,
+    project: &ProjectId,
+    id: ResourceId,
+) -> Result<PolicyRow, PolicyError> {
+    store::find_policy(conn, project, &id.to_string())?
+        .ok_or_else(|| PolicyError::PolicyNotFound(id.to_string()))
+}
+
+/// The path segments after the project: `/{project_id}/…/{policy_id}`.
+#[derive(Debug, serde::Deserialize)]
+pub struct PolicyPath {
+    pub project_id: String,
+    pub policy_id: String,
+}

@@ -1,0 +1,45 @@
+use actix_web::{HttpResponse, web};
+use api_types::error::ErrorEnvelope;
+
+use crate::{
+    error::PolicyError,
+    events,
+    routes::{Access, PolicyPath, locked_policy, parse_policy_id},
+    startup::AppState,
+    store,
+};
+
+/// Delete a backup policy. Its volumes are released and its backups are kept.
+#[utoipa::path(
+    delete,
+    path = "/v2/{project_id}/backuppolicy/{policy_id}",
+    tag = "Backup policies",
+    params(
+        ("project_id" = String, Path, description = "Project ID"),
+        ("policy_id" = String, Path, description = "Backup policy ID"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope),
+        (status = 404, description = "No such policy (AutoBackup.0205)", body = ErrorEnvelope),
+    ),
+    security(("token" = []))
+)]
+pub async fn handler(
+    access: Access,
+    path: web::Path<PolicyPath>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PolicyError> {
+    let id = parse_policy_id(&path.policy_id)?;
+    let project = access.project;
+    state
+        .write(move |conn| {
+            let row = locked_policy(conn, &project, id)?;
+            store::delete_policy(conn, &row.id)?;
+            events::deleted(conn, &project, &row)
+        })
+        .await?;
+    tracing::info!(policy_id = %id, "backup policy deleted");
+    Ok(HttpResponse::NoContent().finish())
+}

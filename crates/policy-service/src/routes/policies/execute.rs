@@ -1,0 +1,44 @@
+use actix_web::{HttpResponse, web};
+use api_types::error::ErrorEnvelope;
+
+use crate::{
+    error::PolicyError,
+    events,
+    routes::{Access, PolicyPath, existing_policy, parse_policy_id},
+    startup::AppState,
+};
+
+/// Execute a backup policy now: one backup task per associated volume, whatever the schedule
+/// and even when the policy is OFF. No request body.
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/backuppolicy/{policy_id}/action",
+    tag = "Backup policies",
+    params(
+        ("project_id" = String, Path, description = "Project ID"),
+        ("policy_id" = String, Path, description = "Backup policy ID"),
+    ),
+    responses(
+        (status = 204, description = "Accepted: the tasks appear in the policy's backup tasks"),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope),
+        (status = 404, description = "No such policy (AutoBackup.0205)", body = ErrorEnvelope),
+    ),
+    security(("token" = []))
+)]
+pub async fn handler(
+    access: Access,
+    path: web::Path<PolicyPath>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PolicyError> {
+    let id = parse_policy_id(&path.policy_id)?;
+    let project = access.project;
+    state
+        .write(move |conn| {
+            let row = existing_policy(conn, &project, id)?;
+            events::execute(conn, &row)
+        })
+        .await?;
+    tracing::info!(policy_id = %id, "backup policy execution requested");
+    Ok(HttpResponse::NoContent().finish())
+}

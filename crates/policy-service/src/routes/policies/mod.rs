@@ -1,0 +1,5 @@
+pub mod create;
+pub mod delete;
+pub mod execute;
+pub mod list;
+pub mod update;

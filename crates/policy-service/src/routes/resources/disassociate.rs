@@ -1,0 +1,74 @@
+use actix_web::web;
+use api_types::{
+    domain::ResourceId,
+    dto::{DisassociateRequest, ResourcesResponse},
+    error::{ErrorEnvelope, codes::auto_backup as ab},
+};
+use chrono::Utc;
+
+use crate::{
+    domain::resources,
+    error::PolicyError,
+    events,
+    routes::{Access, Json, PolicyPath, locked_policy, parse_policy_id},
+    startup::AppState,
+    store,
+};
+
+/// Disassociate volumes from a backup policy. Their backups are kept.
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/backuppolicyresources/{policy_id}/deleted_resources",
+    tag = "Backup policy resources",
+    params(
+        ("project_id" = String, Path, description = "Project ID"),
+        ("policy_id" = String, Path, description = "Backup policy ID"),
+    ),
+    request_body = DisassociateRequest,
+    responses(
+        (status = 200, description = "Per-resource outcome", body = ResourcesResponse),
+        (status = 400, body = ErrorEnvelope),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope),
+        (status = 404, description = "No such policy (AutoBackup.0205)", body = ErrorEnvelope),
+    ),
+    security(("token" = []))
+)]
+pub async fn handler(
+    access: Access,
+    path: web::Path<PolicyPath>,
+    state: web::Data<AppState>,
+    body: Json<DisassociateRequest>,
+) -> Result<web::Json<ResourcesResponse>, PolicyError> {
+    let policy_id = parse_policy_id(&path.policy_id)?;
+    let parsed = resources::parse(body.resources.as_deref(), false)?;
+    let project = access.project;
+    let response = state
+        .write(move |conn| {
+            let now = Utc::now().naive_utc();
+            store::lock_project(conn, &project, now)?;
+            let mut policy = locked_policy(conn, &project, policy_id)?;
+            let wanted: Vec<String> = parsed.volumes.iter().map(ResourceId::to_string).collect();
+            let detached = store::detach(conn, &policy.id, &wanted)?;
+            let mut success = Vec::new();
+            let mut fail = parsed.failed;
+            for (volume, id) in parsed.volumes.iter().zip(&wanted) {
+                if detached.contains(id) {
+                    success.push(resources::succeeded(*volume));
+                } else {
+                    fail.push(resources::failed(
+                        *volume,
+                        ab::RESOURCE_INVALID,
+                        format!("volume {id} is not associated with policy {}", policy.id),
+                    ));
+                }
+            }
+            if !detached.is_empty() {
+                store::save_policy(conn, &mut policy, now)?;
+                events::changed(conn, &policy)?;
+            }
+            Ok(ResourcesResponse { success_resources: success, fail_resources: fail })
+        })
+        .await?;
+    Ok(web::Json(response))
+}

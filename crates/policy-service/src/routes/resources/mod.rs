@@ -1,0 +1,2 @@
+pub mod associate;
+pub mod disassociate;

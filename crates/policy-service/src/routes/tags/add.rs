@@ -1,0 +1,46 @@
+use actix_web::{HttpResponse, web};
+use api_types::{domain::Tag, dto::AddTagRequest, error::ErrorEnvelope};
+
+use crate::{
+    domain::policy::parse_tags,
+    error::PolicyError,
+    routes::{Access, Json, PolicyPath, locked_policy, parse_policy_id},
+    startup::AppState,
+};
+
+/// Add a tag to a backup policy; an existing key gets the new value. At most 10 tags.
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/backuppolicy/{policy_id}/tags",
+    tag = "Backup policy tags",
+    params(
+        ("project_id" = String, Path, description = "Project ID"),
+        ("policy_id" = String, Path, description = "Backup policy ID"),
+    ),
+    request_body = AddTagRequest,
+    responses(
+        (status = 204, description = "Added"),
+        (status = 400, description = "Invalid tag or limit reached (AutoBackup.0214, AutoBackup.0215)", body = ErrorEnvelope),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope),
+    ),
+    security(("token" = []))
+)]
+pub async fn handler(
+    access: Access,
+    path: web::Path<PolicyPath>,
+    state: web::Data<AppState>,
+    body: Json<AddTagRequest>,
+) -> Result<HttpResponse, PolicyError> {
+    let policy_id = parse_policy_id(&path.policy_id)?;
+    let tags: Vec<Tag> = parse_tags(std::slice::from_ref(&body.tag))?.into_vec();
+    let project = access.project;
+    state
+        .write(move |conn| {
+            let mut policy = locked_policy(conn, &project, policy_id)?;
+            super::put_tags(conn, &mut policy, &tags)
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

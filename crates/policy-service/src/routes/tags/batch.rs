@@ -1,0 +1,87 @@
+use actix_web::{HttpResponse, web};
+use api_types::{
+    domain::{TagKey, ValidationError},
+    dto::TagBatchRequest,
+    error::{ErrorEnvelope, codes::auto_backup as ab},
+};
+
+use crate::{
+    domain::policy::parse_tags,
+    error::PolicyError,
+    routes::{Access, Json, PolicyPath, locked_policy, parse_policy_id},
+    startup::AppState,
+    store,
+};
+
+/// Add, overwrite or remove several tags at once.
+///
+/// `create` and `update` both add missing keys and overwrite existing ones; `delete` removes the
+/// listed keys (their values are not compared; keys the policy lacks are ignored). An empty or
+/// missing `tags` list changes nothing.
+#[utoipa::path(
+    post,
+    path = "/v2/{project_id}/backuppolicy/{policy_id}/tags/action",
+    tag = "Backup policy tags",
+    params(
+        ("project_id" = String, Path, description = "Project ID"),
+        ("policy_id" = String, Path, description = "Backup policy ID"),
+    ),
+    request_body = TagBatchRequest,
+    responses(
+        (status = 204, description = "Done"),
+        (status = 400, description = "Unknown action (AutoBackup.0222), invalid tag or limit reached", body = ErrorEnvelope),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope),
+    ),
+    security(("token" = []))
+)]
+pub async fn handler(
+    access: Access,
+    path: web::Path<PolicyPath>,
+    state: web::Data<AppState>,
+    body: Json<TagBatchRequest>,
+) -> Result<HttpResponse, PolicyError> {
+    let policy_id = parse_policy_id(&path.policy_id)?;
+    let body = body.into_inner();
+    let input = body.tags.unwrap_or_default();
+    enum Op {
+        Put(Vec<api_types::domain::Tag>),
+        Remove(Vec<TagKey>),
+    }
+    let op = match body.action.as_str() {
+        "create" | "update" => Op::Put(parse_tags(&input)?.into_vec()),
+        "delete" => Op::Remove(
+            input
+                .iter()
+                .map(|t| TagKey::parse(t.key.as_deref().unwrap_or_default()))
+                .collect::<Result<_, _>>()?,
+        ),
+        other => {
+            return Err(ValidationError::new(
+                "action",
+                format!("{other:?} is not supported; use \"create\", \"update\" or \"delete\""),
+            )
+            .with_code(ab::ACTION_UNSUPPORTED)
+            .into());
+        }
+    };
+    let project = access.project;
+    state
+        .write(move |conn| {
+            let mut policy = locked_policy(conn, &project, policy_id)?;
+            match op {
+                Op::Put(tags) if tags.is_empty() => Ok(()),
+                Op::Put(tags) => super::put_tags(conn, &mut policy, &tags),
+                Op::Remove(keys) => {
+                    let keys: Vec<&str> = keys.iter().map(TagKey::as_str).collect();
+                    if store::delete_tags(conn, &policy.id, &keys)? > 0 {
+                        super::announce(conn, &mut policy)?;
+                    }
+                    Ok(())
+                }
+            }
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,54 @@
+use actix_web::{HttpResponse, web};
+use api_types::error::ErrorEnvelope;
+
+use crate::{
+    error::PolicyError,
+    routes::{Access, locked_policy, parse_policy_id},
+    startup::AppState,
+    store,
+};
+
+#[derive(Debug, serde::Deserialize)]
+pub struct TagPath {
+    pub project_id: String,
+    pub policy_id: String,
+    pub key: String,
+}
+
+/// Remove a tag from a backup policy. The key is URL-encoded in the path.
+#[utoipa::path(
+    delete,
+    path = "/v2/{project_id}/backuppolicy/{policy_id}/tags/{key}",
+    tag = "Backup policy tags",
+    params(
+        ("project_id" = String, Path, description = "Project ID"),
+        ("policy_id" = String, Path, description = "Backup policy ID"),
+        ("key" = String, Path, description = "Tag key"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope),
+        (status = 404, description = "No such policy, or no such tag (AutoBackup.0216)", body = ErrorEnvelope),
+    ),
+    security(("token" = []))
+)]
+pub async fn handler(
+    access: Access,
+    path: web::Path<TagPath>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PolicyError> {
+    let policy_id = parse_policy_id(&path.policy_id)?;
+    let key = path.into_inner().key;
+    let project = access.project;
+    state
+        .write(move |conn| {
+            let mut policy = locked_policy(conn, &project, policy_id)?;
+            if store::delete_tags(conn, &policy.id, &[key.as_str()])? == 0 {
+                return Err(PolicyError::TagNotFound(key));
+            }
+            super::announce(conn, &mut policy)
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

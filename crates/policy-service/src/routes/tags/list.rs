@@ -1,0 +1,47 @@
+use actix_web::web;
+use api_types::{
+    dto::{PolicyTagsResponse, TagView},
+    error::ErrorEnvelope,
+};
+
+use crate::{
+    error::PolicyError,
+    routes::{Access, PolicyPath, existing_policy, parse_policy_id},
+    startup::AppState,
+    store,
+};
+
+/// The tags of a backup policy.
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/backuppolicy/{policy_id}/tags",
+    tag = "Backup policy tags",
+    params(
+        ("project_id" = String, Path, description = "Project ID"),
+        ("policy_id" = String, Path, description = "Backup policy ID"),
+    ),
+    responses(
+        (status = 200, body = PolicyTagsResponse),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope),
+    ),
+    security(("token" = []))
+)]
+pub async fn handler(
+    access: Access,
+    path: web::Path<PolicyPath>,
+    state: web::Data<AppState>,
+) -> Result<web::Json<PolicyTagsResponse>, PolicyError> {
+    let policy_id = parse_policy_id(&path.policy_id)?;
+    let project = access.project;
+    let tags = state
+        .read(move |conn| {
+            let policy = existing_policy(conn, &project, policy_id)?;
+            Ok(store::tags_of(conn, &policy.id)?)
+        })
+        .await?;
+    Ok(web::Json(PolicyTagsResponse {
+        tags: tags.into_iter().map(|(key, value)| TagView { key, value }).collect(),
+    }))
+}

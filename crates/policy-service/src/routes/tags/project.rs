@@ -1,0 +1,41 @@
+use actix_web::web;
+use api_types::{
+    dto::{ProjectTagsResponse, TagValues},
+    error::ErrorEnvelope,
+};
+
+use crate::{error::PolicyError, routes::Access, startup::AppState, store};
+
+/// Every tag key used on the project's policies, with all its values.
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/backuppolicy/tags",
+    tag = "Backup policy tags",
+    params(("project_id" = String, Path, description = "Project ID")),
+    responses(
+        (status = 200, body = ProjectTagsResponse),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope),
+    ),
+    security(("token" = []))
+)]
+pub async fn handler(
+    access: Access,
+    state: web::Data<AppState>,
+) -> Result<web::Json<ProjectTagsResponse>, PolicyError> {
+    let project = access.project;
+    let rows = state.read(move |conn| Ok(store::tags_of_project(conn, &project)?)).await?;
+    // Rows come sorted by key then value.
+    let mut tags: Vec<TagValues> = Vec::new();
+    for (_, key, value) in rows {
+        match tags.last_mut() {
+            Some(last) if last.key == key => {
+                if last.values.last() != Some(&value) {
+                    last.values.push(value);
+                }
+            }
+            _ => tags.push(TagValues { key, values: vec![value] }),
+        }
+    }
+    Ok(web::Json(ProjectTagsResponse { tags }))
+}

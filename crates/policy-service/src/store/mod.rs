@@ -1,0 +1,282 @@
+//! The policy database (`vbs_policy`): policies, their volumes and tags.
+//!
+//! Functions take a connection and return `QueryResult`, so handlers compose them inside one
+//! transaction together with the outbox row that announces the change. Queries stay portable
+//! (text ids, `TIMESTAMP` columns); the two PostgreSQL-only row locks are [`lock_project`] and
+//! [`find_policy_for_update`].
+
+pub mod schema;
+
+use std::collections::HashMap;
+
+use api_types::domain::{
+    Frequency, PolicyName, PolicyStatus, ProjectId, Retention, RetentionDays, RetentionNum, Schedule,
+    StartTimes, Tag, TimeZoneOffset, WeekDays,
+};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::domain::policy::PolicySettings;
+use schema::{policies, policy_tags, policy_volumes, projects};
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = policies, treat_none_as_null = true)]
+pub struct PolicyRow {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub start_times: String,
+    pub frequency: Option<i16>,
+    pub week_days: Option<String>,
+    pub retention_num: Option<i16>,
+    pub retention_days: Option<i32>,
+    pub keep_first_of_month: bool,
+    pub enabled: bool,
+    pub time_zone: Option<String>,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl PolicyRow {
+    pub fn new(
+        id: String,
+        project: &ProjectId,
+        name: &PolicyName,
+        settings: &PolicySettings,
+        now: NaiveDateTime,
+    ) -> Self {
+        let mut row = Self {
+            id,
+            project_id: project.as_str().to_owned(),
+            name: name.as_str().to_owned(),
+            start_times: String::new(),
+            frequency: None,
+            week_days: None,
+            retention_num: None,
+            retention_days: None,
+            keep_first_of_month: false,
+            enabled: false,
+            time_zone: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        row.set_settings(settings);
+        row
+    }
+
+    pub fn set_settings(&mut self, s: &PolicySettings) {
+        self.start_times = s.start_times.to_string();
+        self.frequency = s.schedule.frequency().map(|f| i16::from(f.days()));
+        self.week_days = s.schedule.week_days().map(|w| w.to_strings().join(","));
+        self.retention_num = s.retention.num().map(|n| i16::from(n.get()));
+        self.retention_days = s.retention.days().map(|d| d.get() as i32);
+        self.keep_first_of_month = s.keep_first_of_month;
+        self.enabled = s.status.is_on();
+        self.time_zone = s.time_zone.map(|tz| tz.to_string());
+    }
+
+    /// Reads the settings back through the same parsers that admitted them, so a row edited by
+    /// hand into something invalid is reported instead of served.
+    pub fn settings(&self) -> anyhow::Result<PolicySettings> {
+        let schedule = match (self.frequency, &self.week_days) {
+            (Some(f), _) => Schedule::EveryNDays(Frequency::parse(i64::from(f))?),
+            (None, Some(w)) => Schedule::Weekly(WeekDays::parse(&w.split(',').collect::<Vec<_>>())?),
+            (None, None) => anyhow::bail!("policy {} has no schedule", self.id),
+        };
+        let retention = match (self.retention_num, self.retention_days) {
+            (Some(n), _) => Retention::Count(RetentionNum::parse(i64::from(n))?),
+            (None, Some(d)) => Retention::Days(RetentionDays::parse(i64::from(d))?),
+            (None, None) => anyhow::bail!("policy {} has no retention", self.id),
+        };
+        Ok(PolicySettings {
+            start_times: StartTimes::parse(&self.start_times)?,
+            schedule,
+            retention,
+            keep_first_of_month: self.keep_first_of_month,
+            status: if self.enabled { PolicyStatus::On } else { PolicyStatus::Off },
+            time_zone: self.time_zone.as_deref().map(TimeZoneOffset::parse).transpose()?,
+        })
+    }
+}
+
+/// PostgreSQL-specific: takes the project's row lock (creating the row on first use), which
+/// serializes policy creation within a project so the cap cannot be overrun by a race.
+pub fn lock_project(conn: &mut PgConnection, project: &ProjectId, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::insert_into(projects::table)
+        .values((projects::project_id.eq(project.as_str()), projects::created_at.eq(now)))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    projects::table.find(project.as_str()).select(projects::project_id).for_update().first::<String>(conn)?;
+    Ok(())
+}
+
+pub fn count_policies(conn: &mut PgConnection, project: &ProjectId) -> QueryResult<i64> {
+    policies::table.filter(policies::project_id.eq(project.as_str())).count().get_result(conn)
+}
+
+pub fn insert_policy(conn: &mut PgConnection, row: &PolicyRow) -> QueryResult<()> {
+    diesel::insert_into(policies::table).values(row).execute(conn).map(drop)
+}
+
+pub fn find_policy(conn: &mut PgConnection, project: &ProjectId, id: &str) -> QueryResult<Option<PolicyRow>> {
+    policies::table
+        .filter(policies::id.eq(id))
+        .filter(policies::project_id.eq(project.as_str()))
+        .select(PolicyRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// PostgreSQL-specific: the policy with its row locked until the transaction ends, so that
+/// concurrent changes to one policy apply one after the other and versions never repeat.
+pub fn find_policy_for_update(
+    conn: &mut PgConnection,
+    project: &ProjectId,
+    id: &str,
+) -> QueryResult<Option<PolicyRow>> {
+    policies::table
+        .filter(policies::id.eq(id))
+        .filter(policies::project_id.eq(project.as_str()))
+        .select(PolicyRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()
+}
+
+pub fn list_policies(conn: &mut PgConnection, project: &ProjectId) -> QueryResult<Vec<PolicyRow>> {
+    policies::table
+        .filter(policies::project_id.eq(project.as_str()))
+        .order((policies::created_at.asc(), policies::id.asc()))
+        .select(PolicyRow::as_select())
+        .load(conn)
+}
+
+/// Writes the row back with its version increased; returns the new version.
+pub fn save_policy(conn: &mut PgConnection, row: &mut PolicyRow, now: NaiveDateTime) -> QueryResult<i64> {
+    row.version += 1;
+    row.updated_at = now;
+    diesel::update(policies::table.find(&row.id)).set(&*row).execute(conn)?;
+    Ok(row.version)
+}
+
+pub fn delete_policy(conn: &mut PgConnection, id: &str) -> QueryResult<usize> {
+    diesel::delete(policies::table.find(id)).execute(conn)
+}
+
+/// Volume counts per policy of a project.
+pub fn volume_counts(conn: &mut PgConnection, project: &ProjectId) -> QueryResult<HashMap<String, i64>> {
+    policy_volumes::table
+        .filter(policy_volumes::project_id.eq(project.as_str()))
+        .group_by(policy_volumes::policy_id)
+        .select((policy_volumes::policy_id, diesel::dsl::count_star()))
+        .load::<(String, i64)>(conn)
+        .map(|rows| rows.into_iter().collect())
+}
+
+pub fn volumes_of(conn: &mut PgConnection, policy_id: &str) -> QueryResult<Vec<String>> {
+    policy_volumes::table
+        .filter(policy_volumes::policy_id.eq(policy_id))
+        .order(policy_volumes::volume_id.asc())
+        .select(policy_volumes::volume_id)
+        .load(conn)
+}
+
+/// `(volume, policy)` for those of `volumes` that belong to a policy of the project.
+pub fn owners(
+    conn: &mut PgConnection,
+    project: &ProjectId,
+    volumes: &[String],
+) -> QueryResult<Vec<(String, String)>> {
+    policy_volumes::table
+        .filter(policy_volumes::project_id.eq(project.as_str()))
+        .filter(policy_volumes::volume_id.eq_any(volumes))
+        .select((policy_volumes::volume_id, policy_volumes::policy_id))
+        .load(conn)
+}
+
+/// Associates volumes with a policy, moving any that belonged to another policy.
+pub fn attach(
+    conn: &mut PgConnection,
+    project: &ProjectId,
+    policy_id: &str,
+    volumes: &[String],
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    for v in volumes {
+        diesel::insert_into(policy_volumes::table)
+            .values((
+                policy_volumes::project_id.eq(project.as_str()),
+                policy_volumes::volume_id.eq(v),
+                policy_volumes::policy_id.eq(policy_id),
+                policy_volumes::created_at.eq(now),
+            ))
+            .on_conflict((policy_volumes::project_id, policy_volumes::volume_id))
+            .do_update()
+            .set((policy_volumes::policy_id.eq(policy_id), policy_volumes::created_at.eq(now)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Removes volumes from a policy; returns those that were associated with it.
+pub fn detach(conn: &mut PgConnection, policy_id: &str, volumes: &[String]) -> QueryResult<Vec<String>> {
+    let present: Vec<String> = policy_volumes::table
+        .filter(policy_volumes::policy_id.eq(policy_id))
+        .filter(policy_volumes::volume_id.eq_any(volumes))
+        .select(policy_volumes::volume_id)
+        .load(conn)?;
+    diesel::delete(
+        policy_volumes::table
+            .filter(policy_volumes::policy_id.eq(policy_id))
+            .filter(policy_volumes::volume_id.eq_any(&present)),
+    )
+    .execute(conn)?;
+    Ok(present)
+}
+
+pub fn tags_of(conn: &mut PgConnection, policy_id: &str) -> QueryResult<Vec<(String, String)>> {
+    policy_tags::table
+        .filter(policy_tags::policy_id.eq(policy_id))
+        .order(policy_tags::key.asc())
+        .select((policy_tags::key, policy_tags::value))
+        .load(conn)
+}
+
+/// Every tag of every policy of a project: `(policy_id, key, value)`.
+pub fn tags_of_project(
+    conn: &mut PgConnection,
+    project: &ProjectId,
+) -> QueryResult<Vec<(String, String, String)>> {
+    policy_tags::table
+        .inner_join(policies::table)
+        .filter(policies::project_id.eq(project.as_str()))
+        .order((policy_tags::key.asc(), policy_tags::value.asc()))
+        .select((policy_tags::policy_id, policy_tags::key, policy_tags::value))
+        .load(conn)
+}
+
+/// Adds tags, overwriting the value of a key the policy already has.
+pub fn upsert_tags(conn: &mut PgConnection, policy_id: &str, tags: &[Tag]) -> QueryResult<()> {
+    for t in tags {
+        diesel::insert_into(policy_tags::table)
+            .values((
+                policy_tags::policy_id.eq(policy_id),
+                policy_tags::key.eq(t.key.as_str()),
+                policy_tags::value.eq(t.value.as_str()),
+            ))
+            .on_conflict((policy_tags::policy_id, policy_tags::key))
+            .do_update()
+            .set(policy_tags::value.eq(t.value.as_str()))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn delete_tags(conn: &mut PgConnection, policy_id: &str, keys: &[&str]) -> QueryResult<usize> {
+    diesel::delete(
+        policy_tags::table.filter(policy_tags::policy_id.eq(policy_id)).filter(policy_tags::key.eq_any(keys)),
+    )
+    .execute(conn)
+}

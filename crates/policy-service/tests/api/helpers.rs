@@ -1,0 +1,239 @@
+use std::time::Duration;
+
+use api_types::{
+    domain::ProjectId,
+    message::{Envelope, EnvelopeHead, Message},
+};
+use futures_util::StreamExt;
+use lapin::{
+    Connection, ConnectionProperties,
+    options::{BasicAckOptions, BasicConsumeOptions},
+    types::FieldTable,
+};
+use policy_service::{Application, config::Settings};
+use reqwest::Response;
+use serde_json::{Value, json};
+use service_kit::{
+    amqp::{AmqpConfig, Queue},
+    auth::TokenKeys,
+    db::{PgPool, TestDatabase},
+};
+
+pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+
+pub fn database_url() -> String {
+    std::env::var("VBS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn amqp_url() -> String {
+    std::env::var("VBS_TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub project: String,
+    pub token: String,
+    pub client: reqwest::Client,
+    pub amqp: AmqpConfig,
+    pub pool: PgPool,
+    _db: TestDatabase,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Logs go to the test output when `TEST_LOG` is set (`TEST_LOG=1 cargo test … -- --nocapture`).
+fn init_logging() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("debug,h2=info,hyper=info,lapin=info")
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+/// Starts the service with a fresh database and AMQP namespace; `adjust` may change settings.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    init_logging();
+    let db = TestDatabase::create(&database_url(), "vbs_policy_test").unwrap();
+    let mut settings = Settings {
+        bind: "127.0.0.1:0".into(),
+        database_url: db.url.clone(),
+        db_pool_size: 5,
+        create_database: false,
+        amqp: AmqpConfig {
+            url: amqp_url(),
+            namespace: format!("test-{}", uuid::Uuid::new_v4().simple()),
+            ephemeral: true,
+        },
+        max_policies_per_project: 10,
+        max_volumes_per_policy: 200,
+        public_url: None,
+    };
+    adjust(&mut settings);
+    let amqp = settings.amqp.clone();
+    let app = Application::build(settings, TokenKeys::from_secret(SECRET).unwrap()).await.unwrap();
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let pool = app.pool().clone();
+    let server = tokio::spawn(app.run_until_stopped());
+    let project = format!("p{}", uuid::Uuid::new_v4().simple());
+    TestApp {
+        token: token_for(&[&project]),
+        address,
+        project,
+        client: reqwest::Client::new(),
+        amqp,
+        pool,
+        _db: db,
+        server,
+    }
+}
+
+pub fn token_for(projects: &[&str]) -> String {
+    let projects: Vec<ProjectId> = projects.iter().map(|p| ProjectId::parse(p).unwrap()).collect();
+    TokenKeys::from_secret(SECRET).unwrap().mint("tester", &projects, Duration::from_secs(600)).unwrap()
+}
+
+impl TestApp {
+    /// `path` is relative to `/v2/{project_id}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/v2/{}{path}", self.address, self.project)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).header("X-Auth-Token", &self.token).send().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.client.post(self.url(path)).header("X-Auth-Token", &self.token).json(body).send().await.unwrap()
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Response {
+        self.client.put(self.url(path)).header("X-Auth-Token", &self.token).json(body).send().await.unwrap()
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client.delete(self.url(path)).header("X-Auth-Token", &self.token).send().await.unwrap()
+    }
+
+    /// Creates a policy from `body` and returns its id.
+    pub async fn create_policy(&self, body: &Value) -> String {
+        let res = self.post("/backuppolicy", body).await;
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+        let v: Value = res.json().await.unwrap();
+        v["backup_policy_id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn list_policies(&self) -> Vec<Value> {
+        let res = self.get("/backuppolicy").await;
+        assert_eq!(res.status(), 200);
+        let v: Value = res.json().await.unwrap();
+        v["backup_policies"].as_array().unwrap().clone()
+    }
+
+    pub async fn policy(&self, id: &str) -> Value {
+        self.list_policies().await.into_iter().find(|p| p["backup_policy_id"] == id).unwrap()
+    }
+
+    /// Reads the next message on one of the consumers' queues, as the consumer would.
+    pub async fn listener(&self, queue: Queue) -> Listener {
+        Listener::new(&self.amqp, queue).await
+    }
+}
+
+/// The seed request of spec/01 with a given name.
+pub fn seed_policy(name: &str) -> Value {
+    json!({
+        "backup_policy_name": name,
+        "scheduled_policy": {
+            "remain_first_backup_of_curMonth": "Y",
+            "rentention_day": 30,
+            "week_frequency": ["SUN", "WED"],
+            "start_time": "12:00",
+            "status": "ON"
+        },
+        "tags": [{"key": "key", "value": "value"}],
+        "time_zone": "UTC+08:00"
+    })
+}
+
+/// Asserts the `{"error":{"code","message"}}` envelope with `code`, returning the message.
+pub async fn assert_error(res: Response, status: u16, code: &str) -> String {
+    assert_eq!(res.status(), status, "status");
+    assert_eq!(
+        res.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/json"),
+        "content type"
+    );
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(!message.is_empty(), "{body}");
+    message
+}
+
+pub struct Listener {
+    _connection: Connection,
+    consumer: lapin::Consumer,
+}
+
+impl Listener {
+    pub async fn new(amqp: &AmqpConfig, queue: Queue) -> Self {
+        let connection = Connection::connect(&amqp.url, ConnectionProperties::default()).await.unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        service_kit::amqp::declare_topology(&channel, amqp).await.unwrap();
+        let consumer = channel
+            .basic_consume(
+                amqp.queue_name(queue).as_str().into(),
+                "test".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        Self { _connection: connection, consumer }
+    }
+
+    /// The next message body, or a panic after `wait`.
+    pub async fn next_raw(&mut self, wait: Duration) -> Vec<u8> {
+        let delivery = tokio::time::timeout(wait, self.consumer.next())
+            .await
+            .expect("no message arrived in time")
+            .expect("consumer ended")
+            .unwrap();
+        delivery.acker.ack(BasicAckOptions::default()).await.unwrap();
+        delivery.data
+    }
+
+    /// The next message of type `M`, skipping messages of other types.
+    pub async fn next<M: Message>(&mut self) -> Envelope<M> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let body = self.next_raw(left).await;
+            let head: EnvelopeHead = serde_json::from_slice(&body).unwrap();
+            if head.message_type == M::TYPE {
+                return Envelope::decode(&body).unwrap();
+            }
+        }
+    }
+
+    /// Asserts nothing more arrives within `wait`.
+    pub async fn assert_quiet(&mut self, wait: Duration) {
+        if let Ok(Some(Ok(d))) = tokio::time::timeout(wait, self.consumer.next()).await {
+            panic!("unexpected message: {}", String::from_utf8_lossy(&d.data));
+        }
+    }
+}
