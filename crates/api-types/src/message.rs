@@ -170,6 +170,9 @@ pub struct BackupRequested {
     /// `autobk_` + 4 hex characters.
     pub backup_name: String,
     pub retention: RetentionRule,
+    /// Minutes east of UTC of the policy's time zone: the calendar in which "the first backup of
+    /// the month" is judged.
+    pub utc_offset_minutes: i16,
     pub scheduled_at: DateTime<Utc>,
     /// After this instant the scheduler reports the task as `EXECUTE_TIMEOUT`.
     pub deadline: DateTime<Utc>,
@@ -188,6 +191,9 @@ pub struct TaskStatus {
     pub policy_id: ResourceId,
     pub volume_id: ResourceId,
     pub at: DateTime<Utc>,
+    /// The backup-service job doing the work, once there is one (the task's `vbs_job_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vbs_job_id: Option<ResourceId>,
     #[serde(flatten)]
     pub outcome: TaskOutcome,
 }
