@@ -10,12 +10,14 @@ pub mod tags;
 pub mod versions;
 
 use actix_web::web;
+use api_types::error::ErrorEnvelope;
 use api_types::{
     domain::{ProjectId, ResourceId},
     error::codes::auto_backup as ab,
 };
 use diesel::PgConnection;
 use service_kit::http::Vbs;
+use utoipa::{IntoParams, IntoResponses};
 
 use crate::{
     error::PolicyError,
@@ -109,9 +111,32 @@ pub fn existing_policy(
         .ok_or_else(|| PolicyError::PolicyNotFound(id.to_string()))
 }
 
-/// The path segments after the project: `/{project_id}/…/{policy_id}`.
-#[derive(Debug, serde::Deserialize)]
-pub struct PolicyPath {
+/// `/{project_id}/…`
+#[derive(Debug, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ProjectPath {
+    /// Project ID
     pub project_id: String,
+}
+
+/// `/{project_id}/…/{policy_id}…`
+#[derive(Debug, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct PolicyPath {
+    /// Project ID
+    pub project_id: String,
+    /// Backup policy ID
     pub policy_id: String,
+}
+
+/// The answers every authenticated endpoint may give before it looks at the request.
+#[derive(IntoResponses)]
+#[allow(dead_code, reason = "only describes responses for the OpenAPI document")]
+pub enum AuthErrors {
+    /// Missing (AutoBackup.0002), expired (AutoBackup.0003) or invalid (AutoBackup.0005) token
+    #[response(status = 401)]
+    Unauthorized(ErrorEnvelope),
+    /// The token does not grant the path's project (AutoBackup.0213)
+    #[response(status = 403)]
+    Forbidden(ErrorEnvelope),
 }

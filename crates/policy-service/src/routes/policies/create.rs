@@ -1,3 +1,4 @@
+use crate::routes::{AuthErrors, ProjectPath};
 use actix_web::web;
 use api_types::{
     domain::ResourceId,
@@ -23,13 +24,12 @@ use crate::{
     post,
     path = "/v2/{project_id}/backuppolicy",
     tag = "Backup policies",
-    params(("project_id" = String, Path, description = "Project ID")),
+    params(ProjectPath),
     request_body = CreatePolicyRequest,
     responses(
         (status = 200, description = "Created", body = PolicyIdResponse),
         (status = 400, description = "Invalid request or policy limit reached", body = ErrorEnvelope),
-        (status = 401, description = "Missing, invalid or expired token", body = ErrorEnvelope),
-        (status = 403, description = "The token does not grant this project", body = ErrorEnvelope),
+        AuthErrors,
     ),
     security(("token" = []))
 )]

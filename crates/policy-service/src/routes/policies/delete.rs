@@ -1,3 +1,4 @@
+use crate::routes::AuthErrors;
 use actix_web::{HttpResponse, web};
 use api_types::error::ErrorEnvelope;
 
@@ -14,14 +15,10 @@ use crate::{
     delete,
     path = "/v2/{project_id}/backuppolicy/{policy_id}",
     tag = "Backup policies",
-    params(
-        ("project_id" = String, Path, description = "Project ID"),
-        ("policy_id" = String, Path, description = "Backup policy ID"),
-    ),
+    params(PolicyPath),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope),
+        AuthErrors,
         (status = 404, description = "No such policy (AutoBackup.0205)", body = ErrorEnvelope),
     ),
     security(("token" = []))

@@ -1,8 +1,6 @@
+use crate::routes::{AuthErrors, ProjectPath};
 use actix_web::web;
-use api_types::{
-    dto::{PolicyListResponse, PolicyView, TagView},
-    error::ErrorEnvelope,
-};
+use api_types::dto::{PolicyListResponse, PolicyView, TagView};
 
 use crate::{error::PolicyError, routes::Access, startup::AppState, store};
 
@@ -15,11 +13,10 @@ use crate::{error::PolicyError, routes::Access, startup::AppState, store};
     get,
     path = "/v2/{project_id}/backuppolicy",
     tag = "Backup policies",
-    params(("project_id" = String, Path, description = "Project ID")),
+    params(ProjectPath),
     responses(
         (status = 200, description = "The policies, oldest first", body = PolicyListResponse),
-        (status = 401, body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope),
+        AuthErrors,
     ),
     security(("token" = []))
 )]

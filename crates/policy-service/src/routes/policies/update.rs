@@ -1,3 +1,4 @@
+use crate::routes::AuthErrors;
 use actix_web::web;
 use api_types::{
     dto::{PolicyIdResponse, UpdatePolicyRequest},
@@ -23,16 +24,12 @@ use crate::{
     put,
     path = "/v2/{project_id}/backuppolicy/{policy_id}",
     tag = "Backup policies",
-    params(
-        ("project_id" = String, Path, description = "Project ID"),
-        ("policy_id" = String, Path, description = "Backup policy ID"),
-    ),
+    params(PolicyPath),
     request_body = UpdatePolicyRequest,
     responses(
         (status = 200, description = "Modified", body = PolicyIdResponse),
-        (status = 400, body = ErrorEnvelope),
-        (status = 401, body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope),
+        (status = 400, description = "Invalid request", body = ErrorEnvelope),
+        AuthErrors,
         (status = 404, description = "No such policy (AutoBackup.0205)", body = ErrorEnvelope),
     ),
     security(("token" = []))

@@ -1,3 +1,4 @@
+use crate::routes::{AuthErrors, ProjectPath};
 use std::collections::BTreeSet;
 
 use actix_web::web;
@@ -26,13 +27,12 @@ use crate::{
     post,
     path = "/v2/{project_id}/backuppolicyresources",
     tag = "Backup policy resources",
-    params(("project_id" = String, Path, description = "Project ID")),
+    params(ProjectPath),
     request_body = AssociateRequest,
     responses(
         (status = 200, description = "Per-resource outcome", body = ResourcesResponse),
-        (status = 400, body = ErrorEnvelope),
-        (status = 401, body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope),
+        (status = 400, description = "Invalid request", body = ErrorEnvelope),
+        AuthErrors,
         (status = 404, description = "No such policy (AutoBackup.0205)", body = ErrorEnvelope),
     ),
     security(("token" = []))

@@ -1,3 +1,4 @@
+use crate::routes::AuthErrors;
 use actix_web::web;
 use api_types::{
     domain::ResourceId,
@@ -20,16 +21,12 @@ use crate::{
     post,
     path = "/v2/{project_id}/backuppolicyresources/{policy_id}/deleted_resources",
     tag = "Backup policy resources",
-    params(
-        ("project_id" = String, Path, description = "Project ID"),
-        ("policy_id" = String, Path, description = "Backup policy ID"),
-    ),
+    params(PolicyPath),
     request_body = DisassociateRequest,
     responses(
         (status = 200, description = "Per-resource outcome", body = ResourcesResponse),
-        (status = 400, body = ErrorEnvelope),
-        (status = 401, body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope),
+        (status = 400, description = "Invalid request", body = ErrorEnvelope),
+        AuthErrors,
         (status = 404, description = "No such policy (AutoBackup.0205)", body = ErrorEnvelope),
     ),
     security(("token" = []))

@@ -1,3 +1,4 @@
+use crate::routes::AuthErrors;
 use actix_web::{HttpResponse, web};
 use api_types::{domain::Tag, dto::AddTagRequest, error::ErrorEnvelope};
 
@@ -13,17 +14,13 @@ use crate::{
     post,
     path = "/v2/{project_id}/backuppolicy/{policy_id}/tags",
     tag = "Backup policy tags",
-    params(
-        ("project_id" = String, Path, description = "Project ID"),
-        ("policy_id" = String, Path, description = "Backup policy ID"),
-    ),
+    params(PolicyPath),
     request_body = AddTagRequest,
     responses(
         (status = 204, description = "Added"),
         (status = 400, description = "Invalid tag or limit reached (AutoBackup.0214, AutoBackup.0215)", body = ErrorEnvelope),
-        (status = 401, body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope),
-        (status = 404, body = ErrorEnvelope),
+        AuthErrors,
+        (status = 404, description = "No such policy (AutoBackup.0205)", body = ErrorEnvelope),
     ),
     security(("token" = []))
 )]

@@ -1,3 +1,4 @@
+use crate::routes::AuthErrors;
 use actix_web::{HttpResponse, web};
 use api_types::{
     domain::{TagKey, ValidationError},
@@ -22,17 +23,13 @@ use crate::{
     post,
     path = "/v2/{project_id}/backuppolicy/{policy_id}/tags/action",
     tag = "Backup policy tags",
-    params(
-        ("project_id" = String, Path, description = "Project ID"),
-        ("policy_id" = String, Path, description = "Backup policy ID"),
-    ),
+    params(PolicyPath),
     request_body = TagBatchRequest,
     responses(
         (status = 204, description = "Done"),
         (status = 400, description = "Unknown action (AutoBackup.0222), invalid tag or limit reached", body = ErrorEnvelope),
-        (status = 401, body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope),
-        (status = 404, body = ErrorEnvelope),
+        AuthErrors,
+        (status = 404, description = "No such policy (AutoBackup.0205)", body = ErrorEnvelope),
     ),
     security(("token" = []))
 )]

@@ -1,3 +1,4 @@
+use crate::routes::AuthErrors;
 use actix_web::{HttpResponse, web};
 use api_types::error::ErrorEnvelope;
 
@@ -8,10 +9,14 @@ use crate::{
     store,
 };
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
 pub struct TagPath {
+    /// Project ID
     pub project_id: String,
+    /// Backup policy ID
     pub policy_id: String,
+    /// Tag key
     pub key: String,
 }
 
@@ -20,15 +25,10 @@ pub struct TagPath {
     delete,
     path = "/v2/{project_id}/backuppolicy/{policy_id}/tags/{key}",
     tag = "Backup policy tags",
-    params(
-        ("project_id" = String, Path, description = "Project ID"),
-        ("policy_id" = String, Path, description = "Backup policy ID"),
-        ("key" = String, Path, description = "Tag key"),
-    ),
+    params(TagPath),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope),
+        AuthErrors,
         (status = 404, description = "No such policy, or no such tag (AutoBackup.0216)", body = ErrorEnvelope),
     ),
     security(("token" = []))

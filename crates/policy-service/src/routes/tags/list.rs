@@ -1,3 +1,4 @@
+use crate::routes::AuthErrors;
 use actix_web::web;
 use api_types::{
     dto::{PolicyTagsResponse, TagView},
@@ -16,15 +17,11 @@ use crate::{
     get,
     path = "/v2/{project_id}/backuppolicy/{policy_id}/tags",
     tag = "Backup policy tags",
-    params(
-        ("project_id" = String, Path, description = "Project ID"),
-        ("policy_id" = String, Path, description = "Backup policy ID"),
-    ),
+    params(PolicyPath),
     responses(
-        (status = 200, body = PolicyTagsResponse),
-        (status = 401, body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope),
-        (status = 404, body = ErrorEnvelope),
+        (status = 200, description = "OK", body = PolicyTagsResponse),
+        AuthErrors,
+        (status = 404, description = "No such policy (AutoBackup.0205)", body = ErrorEnvelope),
     ),
     security(("token" = []))
 )]

@@ -1,8 +1,6 @@
+use crate::routes::{AuthErrors, ProjectPath};
 use actix_web::web;
-use api_types::{
-    dto::{ProjectTagsResponse, TagValues},
-    error::ErrorEnvelope,
-};
+use api_types::dto::{ProjectTagsResponse, TagValues};
 
 use crate::{error::PolicyError, routes::Access, startup::AppState, store};
 
@@ -11,11 +9,10 @@ use crate::{error::PolicyError, routes::Access, startup::AppState, store};
     get,
     path = "/v2/{project_id}/backuppolicy/tags",
     tag = "Backup policy tags",
-    params(("project_id" = String, Path, description = "Project ID")),
+    params(ProjectPath),
     responses(
-        (status = 200, body = ProjectTagsResponse),
-        (status = 401, body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope),
+        (status = 200, description = "OK", body = ProjectTagsResponse),
+        AuthErrors,
     ),
     security(("token" = []))
 )]

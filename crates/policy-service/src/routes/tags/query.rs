@@ -1,3 +1,4 @@
+use crate::routes::{AuthErrors, ProjectPath};
 use std::collections::HashMap;
 
 use actix_web::web;
@@ -24,13 +25,12 @@ use crate::{
     post,
     path = "/v2/{project_id}/backuppolicy/resource_instances/action",
     tag = "Backup policy tags",
-    params(("project_id" = String, Path, description = "Project ID")),
+    params(ProjectPath),
     request_body = ResourceInstancesRequest,
     responses(
-        (status = 200, body = ResourceInstancesResponse),
-        (status = 400, body = ErrorEnvelope),
-        (status = 401, body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope),
+        (status = 200, description = "OK", body = ResourceInstancesResponse),
+        (status = 400, description = "Invalid request", body = ErrorEnvelope),
+        AuthErrors,
     ),
     security(("token" = []))
 )]
