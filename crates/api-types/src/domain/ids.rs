@@ -100,6 +100,22 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn project_id_rule(s in "\\PC{0,70}") {
+            let expected = (1..=64).contains(&s.len())
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            proptest::prop_assert_eq!(ProjectId::parse(&s).is_ok(), expected);
+        }
+
+        #[test]
+        fn any_uuid_round_trips(n in proptest::num::u128::ANY) {
+            let u = uuid::Uuid::from_u128(n);
+            let parsed = ResourceId::parse("id", &u.simple().to_string()).unwrap();
+            proptest::prop_assert_eq!(parsed.to_string(), u.hyphenated().to_string());
+        }
+    }
+
     #[test]
     fn resource_ids_are_canonical() {
         let id = ResourceId::parse("id", "AF8A20B0-117D-4FC3-AE53-AA3968A4F870").unwrap();

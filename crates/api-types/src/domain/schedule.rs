@@ -307,6 +307,11 @@ mod tests {
         }
 
         #[test]
+        fn frequency_accepts_exactly_1_to_14(n in -100i64..100) {
+            prop_assert_eq!(Frequency::parse(n).is_ok(), (1..=14).contains(&n));
+        }
+
+        #[test]
         fn minutes_other_than_zero_fail(h in 0u8..24, m in 1u8..60) {
             let text = format!("{h:02}:{m:02}");
             prop_assert!(StartTimes::parse(&text).is_err());
