@@ -1,0 +1,3 @@
+//! task-scheduler: turns backup policies into backup tasks at exactly the right instants.
+
+pub mod domain;
