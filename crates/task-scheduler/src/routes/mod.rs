@@ -1,0 +1,17 @@
+//! The HTTP API: the task query, health, and the OpenAPI document.
+
+pub mod health;
+pub mod tasks;
+
+use actix_web::web;
+use service_kit::http::Vbs;
+
+pub type Access = service_kit::auth::ProjectAccess<Vbs>;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health::handler)).service(crate::openapi::swagger_ui()).service(
+        web::scope("/v2/{project_id}").service(
+            web::resource("/backuppolicy/{policy_id}/backuptasks").route(web::get().to(tasks::list::handler)),
+        ),
+    );
+}
