@@ -2,7 +2,7 @@
 //! `openapi/task-scheduler.json`; a test fails when the committed file differs. The service
 //! serves it at `/openapi/task-scheduler.json` with Swagger UI at `/docs/`.
 
-use api_types::error;
+use api_types::{dto, error};
 use utoipa::{
     Modify, OpenApi,
     openapi::security::{ApiKey, ApiKeyValue, SecurityScheme},
@@ -19,7 +19,7 @@ use crate::routes::tasks;
         license(name = "Apache-2.0")
     ),
     paths(tasks::list::handler),
-    components(schemas(error::ErrorEnvelope, error::ErrorBody)),
+    components(schemas(error::ErrorEnvelope, error::ErrorBody, dto::SortDir, dto::SortKey)),
     modifiers(&TokenAuth),
     tags((name = "Backup tasks", description = "The tasks a policy's schedule (or an execute request) created"))
 )]

@@ -4,7 +4,7 @@
 //! one transaction together with the inbox record of the message being applied and the outbox
 //! rows of the `backup.requested` it announces. Queries stay portable (text ids, `TIMESTAMP`
 //! columns); the PostgreSQL-only parts are the row locks ([`policies::lock`],
-//! [`policies::claim_due`], [`tasks::lock`]).
+//! [`policies::claim_due`], [`tasks::lock`], [`tasks::time_out`]).
 
 pub mod policies;
 pub mod schema;
