@@ -4,11 +4,12 @@ use api_types::{
     dto::{SortDir, SortKey, TaskListResponse, TaskQueryParams, TaskState, TaskView, format_task_time},
     error::ErrorEnvelope,
 };
+use utoipa::IntoParams;
 
 use crate::{
     domain::query::TaskQuery,
     error::TaskError,
-    routes::Access,
+    routes::{Access, AuthErrors},
     startup::AppState,
     store::{
         policies,
@@ -16,9 +17,13 @@ use crate::{
     },
 };
 
-#[derive(Debug, serde::Deserialize)]
+/// `/{project_id}/backuppolicy/{policy_id}/backuptasks`
+#[derive(Debug, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
 pub struct TasksPath {
+    /// Project ID
     pub project_id: String,
+    /// Backup policy ID
     pub policy_id: String,
 }
 
@@ -36,8 +41,7 @@ pub struct TasksPath {
     operation_id = "listBackupTasks",
     tag = "Backup tasks",
     params(
-        ("project_id" = String, Path, description = "Project ID"),
-        ("policy_id" = String, Path, description = "Backup policy ID"),
+        TasksPath,
         ("sort_dir" = Option<SortDir>, Query, description = "Sorting order, `asc` or `desc` (default `desc`)"),
         ("limit" = Option<i64>, Query, minimum = 1, description = "Page size: default 20, at most `VBS_SCHEDULER_MAX_PAGE_SIZE` (default 1000); a larger value is a 400, not a shorter page"),
         ("marker" = Option<String>, Query, description = "A job ID of this policy: the page starts after it (unknown job ID: 400)"),
@@ -49,8 +53,7 @@ pub struct TasksPath {
     responses(
         (status = 200, description = "One page of the policy's tasks and the total count", body = TaskListResponse),
         (status = 400, description = "A query parameter is invalid", body = ErrorEnvelope),
-        (status = 401, body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope),
+        AuthErrors,
         (status = 404, description = "No such policy (AutoBackup.0205)", body = ErrorEnvelope),
     ),
     security(("token" = []))
