@@ -39,6 +39,7 @@ enum Command {
 #[derive(Clone, Copy, ValueEnum)]
 enum Service {
     PolicyService,
+    TaskScheduler,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -54,6 +55,7 @@ fn main() -> anyhow::Result<()> {
             format!("{token}\n")
         }
         Command::Openapi { service: Service::PolicyService } => policy_service::openapi::document_json(),
+        Command::Openapi { service: Service::TaskScheduler } => task_scheduler::openapi::document_json(),
     };
     std::io::stdout().write_all(output.as_bytes())?;
     Ok(())

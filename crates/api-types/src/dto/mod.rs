@@ -8,8 +8,10 @@
 
 pub mod policy;
 pub mod tags;
+pub mod tasks;
 pub mod version;
 
 pub use policy::*;
 pub use tags::*;
+pub use tasks::*;
 pub use version::*;

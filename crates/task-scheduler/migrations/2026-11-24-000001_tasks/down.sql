@@ -1,0 +1,3 @@
+DROP TABLE tasks;
+DROP TABLE policy_volumes;
+DROP TABLE policies;

@@ -1,0 +1,354 @@
+//! Firing: turning due slots into tasks and `backup.requested` messages, and timing out tasks.
+//!
+//! A [`Scheduler`] is cheap to clone and safe to run in several replicas on one database:
+//!
+//! * [`Scheduler::tick`] claims policies whose earliest unhandled slot is due with
+//!   `FOR UPDATE SKIP LOCKED` (a policy another replica or a policy message holds is left to
+//!   it), and in the same transaction creates one task per volume and slot, writes the outbox
+//!   row of each `backup.requested`, and moves the policy's `next_fire_at` past the slots it
+//!   handled. The unique key (policy, volume, trigger, slot) is the last guard: a slot that was
+//!   fired already inserts nothing and announces nothing.
+//! * [`Scheduler::sweep`] marks open tasks past their deadline `EXECUTE_TIMEOUT`.
+//!
+//! Both read the time from the injected [`Clock`]; [`Scheduler::run`] calls them periodically.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use api_types::{
+    domain::ResourceId,
+    dto::TaskState,
+    message::{BackupRequested, Envelope},
+};
+use chrono::{DateTime, TimeDelta, Utc};
+use diesel::{Connection, PgConnection};
+use service_kit::{CancellationToken, db, db::PgPool, outbox};
+use tokio::sync::Notify;
+
+use crate::{
+    clock::Clock,
+    config::SchedulerConfig,
+    domain::{firing, task},
+    store::{
+        self,
+        policies::{self, PolicyRow},
+        tasks::{self, NewTask, Trigger},
+    },
+};
+
+/// What firing did, for logs and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FireReport {
+    /// Policies handled.
+    pub policies: usize,
+    /// Tasks created `WAITING` (each with its `backup.requested`).
+    pub requested: usize,
+    /// Tasks created `SKIP`: the volume was still busy, or the slot was missed.
+    pub skipped: usize,
+}
+
+impl FireReport {
+    fn count(&mut self, created: Option<TaskState>) {
+        match created {
+            Some(TaskState::Waiting) => self.requested += 1,
+            Some(_) => self.skipped += 1,
+            None => {}
+        }
+    }
+}
+
+impl std::ops::AddAssign for FireReport {
+    fn add_assign(&mut self, o: Self) {
+        self.policies += o.policies;
+        self.requested += o.requested;
+        self.skipped += o.skipped;
+    }
+}
+
+#[derive(Clone)]
+pub struct Scheduler {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    clock: Arc<dyn Clock>,
+    cfg: SchedulerConfig,
+    wake_relay: Arc<Notify>,
+}
+
+impl Scheduler {
+    pub fn new(pool: PgPool, clock: Arc<dyn Clock>, cfg: SchedulerConfig, wake_relay: Arc<Notify>) -> Self {
+        Self { inner: Arc::new(Inner { pool, clock, cfg, wake_relay }) }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    pub fn config(&self) -> &SchedulerConfig {
+        &self.inner.cfg
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// Runs `f` in one transaction off the executor and, once it committed, wakes the outbox
+    /// relay so that any `backup.requested` it wrote goes out at once.
+    pub(crate) async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut PgConnection, &Ctx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<db::DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        let ctx = Ctx { now: self.now(), cfg: self.inner.cfg };
+        let out = db::run(&self.inner.pool, move |conn| conn.transaction(|conn| f(conn, &ctx))).await?;
+        self.inner.wake_relay.notify_one();
+        Ok(out)
+    }
+
+    /// Fires every slot due now, in batches of policies, until none is left that this replica
+    /// can claim.
+    pub async fn tick(&self) -> anyhow::Result<FireReport> {
+        let mut total = FireReport::default();
+        let batch = self.inner.cfg.batch;
+        loop {
+            let (report, claimed) = self
+                .write(move |conn, ctx| -> anyhow::Result<_> {
+                    let due = policies::claim_due(conn, store::naive(ctx.now), batch)?;
+                    let mut report = FireReport::default();
+                    for row in &due {
+                        let next = settle(conn, row, ctx.now, ctx, &mut report)?;
+                        policies::set_next_fire(
+                            conn,
+                            &row.id,
+                            next.map(store::naive),
+                            store::naive(ctx.now),
+                        )?;
+                        report.policies += 1;
+                    }
+                    Ok((report, due.len()))
+                })
+                .await
+                .context("firing due slots")?;
+            total += report;
+            if claimed < batch as usize {
+                break;
+            }
+        }
+        if total.policies > 0 {
+            tracing::info!(
+                policies = total.policies,
+                requested = total.requested,
+                skipped = total.skipped,
+                "fired due slots"
+            );
+        }
+        Ok(total)
+    }
+
+    /// Times out open tasks past their deadline, in batches; returns how many.
+    pub async fn sweep(&self) -> anyhow::Result<usize> {
+        const BATCH: i64 = 500;
+        let mut total = 0;
+        loop {
+            let n = self
+                .write(|conn, ctx| -> anyhow::Result<usize> {
+                    Ok(tasks::time_out(conn, store::naive(ctx.now), task::TIMEOUT_MESSAGE, BATCH)?)
+                })
+                .await
+                .context("timing out tasks")?;
+            total += n;
+            if n < BATCH as usize {
+                break;
+            }
+        }
+        if total > 0 {
+            tracing::warn!(tasks = total, "tasks passed their deadline");
+        }
+        Ok(total)
+    }
+
+    /// Ticks and sweeps every `interval` until `shutdown`, starting at once (a scheduler that
+    /// was down catches up before anything else). Once an hour it also forgets inbox records
+    /// older than [`INBOX_RETENTION`].
+    pub async fn run(self, interval: Duration, shutdown: CancellationToken) {
+        let mut last_prune: Option<std::time::Instant> = None;
+        loop {
+            if let Err(e) = self.tick().await {
+                tracing::warn!(error = %format!("{e:#}"), "tick failed; retrying at the next one");
+            }
+            if let Err(e) = self.sweep().await {
+                tracing::warn!(error = %format!("{e:#}"), "sweep failed; retrying at the next one");
+            }
+            if last_prune.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
+                last_prune = Some(std::time::Instant::now());
+                if let Err(e) = self.prune_inbox().await {
+                    tracing::warn!(error = %format!("{e:#}"), "inbox pruning failed");
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+
+    /// Forgets the ids of messages handled long ago. The inbox records real time (not the
+    /// injected clock), so this compares with real time too.
+    async fn prune_inbox(&self) -> anyhow::Result<usize> {
+        let cutoff = (Utc::now() - INBOX_RETENTION).naive_utc();
+        let n = db::run(&self.inner.pool, move |conn| -> anyhow::Result<usize> {
+            Ok(service_kit::inbox::forget_before(conn, cutoff)?)
+        })
+        .await?;
+        if n > 0 {
+            tracing::debug!(forgotten = n, "old inbox records removed");
+        }
+        Ok(n)
+    }
+}
+
+/// How long a handled message id is remembered: far longer than any redelivery (a relay's
+/// lease is a minute, a broker redelivers at once).
+pub const INBOX_RETENTION: TimeDelta = TimeDelta::days(7);
+
+/// The time and settings one transaction works with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ctx {
+    pub now: DateTime<Utc>,
+    pub cfg: SchedulerConfig,
+}
+
+impl Ctx {
+    fn grace(&self) -> TimeDelta {
+        TimeDelta::from_std(self.cfg.grace).unwrap_or(TimeDelta::MAX)
+    }
+
+    fn deadline(&self) -> DateTime<Utc> {
+        self.now + TimeDelta::from_std(self.cfg.task_deadline).unwrap_or(TimeDelta::days(365))
+    }
+}
+
+/// Handles the locked policy's slots from its `next_fire_at` up to `until` (at `ctx.now`):
+/// the latest runs if it is inside the grace window, the others are recorded as missed.
+/// Returns the policy's new `next_fire_at`. A policy whose stored schedule no longer parses is
+/// reported and stops firing until its next change, instead of blocking every other policy.
+pub(crate) fn settle(
+    conn: &mut PgConnection,
+    row: &PolicyRow,
+    until: DateTime<Utc>,
+    ctx: &Ctx,
+    report: &mut FireReport,
+) -> anyhow::Result<Option<DateTime<Utc>>> {
+    let timing = match row.timing() {
+        Ok(Some(t)) => t,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            tracing::error!(policy_id = %row.id, error = %format!("{e:#}"), "stored policy is unreadable; it stops firing");
+            return Ok(None);
+        }
+    };
+    let Some(first) = row.next_fire_at.map(|t| t.and_utc()) else {
+        return Ok(None);
+    };
+    let plan = firing::plan(&timing.fire_schedule(), first, until, ctx.now, ctx.grace());
+    if plan.run.is_none() && plan.missed.is_empty() {
+        return Ok(plan.next);
+    }
+    if plan.unrecorded > 0 {
+        tracing::warn!(policy_id = %row.id, slots = plan.unrecorded, "older missed slots were not recorded");
+    }
+    let volumes = policies::volumes_of(conn, &row.id)?;
+    for (slot, why) in &plan.missed {
+        let message = firing::missed_message(*slot, *why, ctx.grace());
+        for volume in &volumes {
+            report.count(create_task(conn, row, volume, Trigger::Schedule, *slot, Some(&message), ctx)?);
+        }
+        tracing::info!(policy_id = %row.id, %slot, volumes = volumes.len(), "missed slot recorded as SKIP");
+    }
+    if let Some(slot) = plan.run {
+        for volume in &volumes {
+            report.count(create_task(conn, row, volume, Trigger::Schedule, slot, None, ctx)?);
+        }
+    }
+    Ok(plan.next)
+}
+
+/// "Execute now": a task for every volume of the live, locked policy.
+pub(crate) fn fire_now(conn: &mut PgConnection, row: &PolicyRow, ctx: &Ctx) -> anyhow::Result<FireReport> {
+    let mut report = FireReport { policies: 1, ..FireReport::default() };
+    for volume in policies::volumes_of(conn, &row.id)? {
+        report.count(create_task(conn, row, &volume, Trigger::Manual, ctx.now, None, ctx)?);
+    }
+    Ok(report)
+}
+
+/// Creates the task of one volume for one slot, unless the slot already has it. With `missed`
+/// it is recorded as `SKIP` with that message; otherwise it is `WAITING` with its
+/// `backup.requested` in the outbox, or `SKIP` when the volume's previous task is still open.
+fn create_task(
+    conn: &mut PgConnection,
+    policy: &PolicyRow,
+    volume: &str,
+    trigger: Trigger,
+    slot: DateTime<Utc>,
+    missed: Option<&str>,
+    ctx: &Ctx,
+) -> anyhow::Result<Option<TaskState>> {
+    let (status, message) = match missed {
+        Some(m) => (TaskState::Skip, Some(m.to_owned())),
+        None => match tasks::open_task_of_volume(conn, &policy.project_id, volume)? {
+            Some((previous, status)) => {
+                let status = TaskState::parse(&status).unwrap_or(TaskState::Running);
+                (TaskState::Skip, Some(task::busy_message(&previous, status)))
+            }
+            None => (TaskState::Waiting, None),
+        },
+    };
+    let id = ResourceId::new_v4();
+    let random = *uuid::Uuid::new_v4().as_bytes();
+    let backup_name = task::backup_name(u16::from_be_bytes([random[0], random[1]]));
+    let now = store::naive(ctx.now);
+    let deadline = ctx.deadline();
+    let inserted = tasks::insert(
+        conn,
+        &NewTask {
+            id: id.to_string(),
+            project_id: policy.project_id.clone(),
+            policy_id: policy.id.clone(),
+            volume_id: volume.to_owned(),
+            trigger: trigger.as_str(),
+            scheduled_at: store::naive(slot),
+            status: status.as_str(),
+            backup_name: backup_name.clone(),
+            message,
+            created_at: now,
+            finished_at: (status == TaskState::Skip).then_some(now),
+            deadline: store::naive(deadline),
+        },
+    )?;
+    if !inserted {
+        tracing::debug!(policy_id = %policy.id, volume_id = volume, %slot, "slot already fired");
+        return Ok(None);
+    }
+    if status == TaskState::Waiting {
+        let request = BackupRequested {
+            task_id: id,
+            project_id: policy.project_id.clone(),
+            policy_id: ResourceId::parse("policy_id", &policy.id).context("stored policy id")?,
+            volume_id: ResourceId::parse("volume_id", volume).context("stored volume id")?,
+            backup_name,
+            retention: policy.retention(),
+            utc_offset_minutes: policy.utc_offset_minutes,
+            scheduled_at: slot,
+            deadline,
+        };
+        let traceparent = service_kit::telemetry::traceparent_of(&tracing::Span::current());
+        outbox::enqueue(conn, &Envelope::new(request, ctx.now, traceparent))?;
+    } else {
+        tracing::info!(policy_id = %policy.id, volume_id = volume, %slot, task_id = %id, "task created as SKIP");
+    }
+    Ok(Some(status))
+}

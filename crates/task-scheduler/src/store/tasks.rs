@@ -1,0 +1,244 @@
+//! The tasks: created by the scheduler, moved by worker reports and the sweeper, read by the
+//! task query.
+
+use api_types::dto::{SortDir, TaskState};
+use chrono::NaiveDateTime;
+use diesel::{dsl::sql, expression::SqlLiteral, pg::Pg, prelude::*, sql_types::Bool};
+
+use super::schema::tasks;
+use crate::domain::{query::TaskQuery, task::TaskPatch};
+
+/// What started a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A slot of the policy's schedule.
+    Schedule,
+    /// "Execute now".
+    Manual,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Schedule => "schedule",
+            Self::Manual => "manual",
+        }
+    }
+}
+
+/// A stored task; fields in table order, so the row loads from `tasks::table` as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = tasks)]
+pub struct TaskRow {
+    pub id: String,
+    pub seq: i64,
+    pub project_id: String,
+    pub policy_id: String,
+    pub volume_id: String,
+    pub trigger: String,
+    pub scheduled_at: NaiveDateTime,
+    pub status: String,
+    pub backup_name: String,
+    pub backup_id: Option<String>,
+    pub vbs_job_id: Option<String>,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub finished_at: Option<NaiveDateTime>,
+    pub deadline: NaiveDateTime,
+}
+
+impl TaskRow {
+    pub fn state(&self) -> anyhow::Result<TaskState> {
+        TaskState::parse(&self.status)
+            .ok_or_else(|| anyhow::anyhow!("task {} has unknown status {:?}", self.id, self.status))
+    }
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = tasks)]
+pub struct NewTask {
+    pub id: String,
+    pub project_id: String,
+    pub policy_id: String,
+    pub volume_id: String,
+    pub trigger: &'static str,
+    pub scheduled_at: NaiveDateTime,
+    pub status: &'static str,
+    pub backup_name: String,
+    pub message: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub finished_at: Option<NaiveDateTime>,
+    pub deadline: NaiveDateTime,
+}
+
+/// `WAITING` or `RUNNING`, written as a literal so that the planner matches it against the
+/// partial indexes' predicate (a bound parameter would not prove the implication).
+fn is_open() -> SqlLiteral<Bool> {
+    sql::<Bool>("status IN ('WAITING', 'RUNNING')")
+}
+
+/// Inserts the task unless its policy, volume, trigger and slot already have one; `false` when
+/// it already existed (another scheduler fired the slot first).
+pub fn insert(conn: &mut PgConnection, task: &NewTask) -> QueryResult<bool> {
+    let n = diesel::insert_into(tasks::table)
+        .values(task)
+        .on_conflict((tasks::policy_id, tasks::volume_id, tasks::trigger, tasks::scheduled_at))
+        .do_nothing()
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// The volume's task that is still `WAITING` or `RUNNING`, if any (of any policy: a volume that
+/// moved between policies is still busy with its old policy's task).
+pub fn open_task_of_volume(
+    conn: &mut PgConnection,
+    project_id: &str,
+    volume_id: &str,
+) -> QueryResult<Option<(String, String)>> {
+    tasks::table
+        .filter(tasks::project_id.eq(project_id))
+        .filter(tasks::volume_id.eq(volume_id))
+        .filter(is_open())
+        .order(tasks::seq.asc())
+        .select((tasks::id, tasks::status))
+        .first(conn)
+        .optional()
+}
+
+/// PostgreSQL-specific: the task with its row locked until the transaction ends.
+pub fn lock(conn: &mut PgConnection, id: &str) -> QueryResult<Option<TaskRow>> {
+    tasks::table.find(id).select(TaskRow::as_select()).for_update().first(conn).optional()
+}
+
+pub fn find(conn: &mut PgConnection, id: &str) -> QueryResult<Option<TaskRow>> {
+    tasks::table.find(id).select(TaskRow::as_select()).first(conn).optional()
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = tasks)]
+struct Changes<'a> {
+    status: Option<&'static str>,
+    finished_at: Option<NaiveDateTime>,
+    backup_id: Option<&'a str>,
+    backup_name: Option<&'a str>,
+    vbs_job_id: Option<&'a str>,
+    code: Option<&'a str>,
+    message: Option<&'a str>,
+}
+
+/// Writes a report's patch; `None` fields stay as they are.
+pub fn apply(
+    conn: &mut PgConnection,
+    id: &str,
+    patch: &TaskPatch,
+    vbs_job_id: Option<&str>,
+) -> QueryResult<()> {
+    let changes = Changes {
+        status: patch.status.map(TaskState::as_str),
+        finished_at: patch.finished_at.map(|t| t.naive_utc()),
+        backup_id: patch.backup_id.as_deref(),
+        backup_name: patch.backup_name.as_deref(),
+        vbs_job_id,
+        code: patch.code.as_deref(),
+        message: patch.message.as_deref(),
+    };
+    diesel::update(tasks::table.find(id)).set(&changes).execute(conn).map(drop)
+}
+
+/// Marks up to `batch` open tasks whose deadline passed before `now` as `EXECUTE_TIMEOUT`.
+/// PostgreSQL-specific: the tasks are claimed with `FOR UPDATE SKIP LOCKED`, so two sweepers
+/// never wait on (or deadlock over) each other's rows, and a task a worker's report holds right
+/// now is left to that report (or the next sweep).
+pub fn time_out(
+    conn: &mut PgConnection,
+    now: NaiveDateTime,
+    message: &str,
+    batch: i64,
+) -> QueryResult<usize> {
+    let ids: Vec<String> = tasks::table
+        .filter(is_open())
+        .filter(tasks::deadline.lt(now))
+        .order(tasks::deadline.asc())
+        .limit(batch)
+        .for_update()
+        .skip_locked()
+        .select(tasks::id)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::update(tasks::table.filter(tasks::id.eq_any(&ids)))
+        .set((
+            tasks::status.eq(TaskState::ExecuteTimeout.as_str()),
+            tasks::finished_at.eq(now),
+            tasks::message.eq(message),
+        ))
+        .execute(conn)
+}
+
+/// The position `(created_at, seq)` of the marker task among the policy's tasks.
+pub fn position(
+    conn: &mut PgConnection,
+    policy_id: &str,
+    task_id: &str,
+) -> QueryResult<Option<(NaiveDateTime, i64)>> {
+    tasks::table
+        .find(task_id)
+        .filter(tasks::policy_id.eq(policy_id))
+        .select((tasks::created_at, tasks::seq))
+        .first(conn)
+        .optional()
+}
+
+/// The policy's tasks matching the query's filters (`status`, `job_id`).
+fn matching<'a>(policy_id: &'a str, q: &TaskQuery) -> tasks::BoxedQuery<'a, Pg> {
+    let mut query = tasks::table.filter(tasks::policy_id.eq(policy_id)).into_boxed();
+    if let Some(status) = q.status {
+        query = query.filter(tasks::status.eq(status.as_str()));
+    }
+    if let Some(job) = q.job_id {
+        query = query.filter(tasks::id.eq(job.to_string()));
+    }
+    query
+}
+
+/// The number of the policy's tasks matching the filters (`count` in the response).
+pub fn count(conn: &mut PgConnection, policy_id: &str, q: &TaskQuery) -> QueryResult<i64> {
+    matching(policy_id, q).count().get_result(conn)
+}
+
+/// One page: tasks in `created_at` order (ties in creation order), after the marker's position
+/// `after` when given, then `offset`, at most `limit`. Served by the index on
+/// `(policy_id, created_at, seq)` (or `(policy_id, status, created_at, seq)`), read forwards or
+/// backwards, so it costs the page and the offset, not the policy's history.
+pub fn page_query<'a>(
+    policy_id: &'a str,
+    q: &TaskQuery,
+    after: Option<(NaiveDateTime, i64)>,
+) -> tasks::BoxedQuery<'a, Pg> {
+    let mut query = matching(policy_id, q);
+    query = match (q.dir, after) {
+        (SortDir::Desc, Some((at, seq))) => {
+            query.filter(tasks::created_at.le(at)).filter(tasks::created_at.lt(at).or(tasks::seq.lt(seq)))
+        }
+        (SortDir::Asc, Some((at, seq))) => {
+            query.filter(tasks::created_at.ge(at)).filter(tasks::created_at.gt(at).or(tasks::seq.gt(seq)))
+        }
+        (_, None) => query,
+    };
+    query = match q.dir {
+        SortDir::Desc => query.order((tasks::created_at.desc(), tasks::seq.desc())),
+        SortDir::Asc => query.order((tasks::created_at.asc(), tasks::seq.asc())),
+    };
+    query.offset(q.offset).limit(q.limit)
+}
+
+pub fn page(
+    conn: &mut PgConnection,
+    policy_id: &str,
+    q: &TaskQuery,
+    after: Option<(NaiveDateTime, i64)>,
+) -> QueryResult<Vec<TaskRow>> {
+    page_query(policy_id, q, after).load(conn)
+}
