@@ -15,8 +15,8 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: run
-run: ## Run the API at http://127.0.0.1:8080 (needs PostgreSQL and RabbitMQ: `make deps-up`)
-	cargo run -p policy-service
+run: ## Run the services: policies at :8080, tasks at :8081 (needs PostgreSQL and RabbitMQ: `make deps-up`)
+	@scripts/run.sh
 
 .PHONY: token
 token: ## Print a token for PROJECT (make token PROJECT=<id>)
@@ -34,6 +34,7 @@ lint: ## rustfmt --check and clippy with warnings as errors
 .PHONY: openapi
 openapi: ## Regenerate the committed OpenAPI documents
 	cargo run -q -p vbsctl -- openapi policy-service > openapi/policy-service.json
+	cargo run -q -p vbsctl -- openapi task-scheduler > openapi/task-scheduler.json
 
 .PHONY: check-types-crate
 check-types-crate: ## api-types must not depend on diesel, actix or lapin
@@ -44,7 +45,7 @@ check-types-crate: ## api-types must not depend on diesel, actix or lapin
 
 .PHONY: check-schema
 check-schema: ## The committed diesel schema.rs files match the migrations
-	@scripts/check-schema.sh policy-service
+	@scripts/check-schema.sh policy-service task-scheduler
 
 .PHONY: deps-up
 deps-up: ## Start PostgreSQL and RabbitMQ on this machine if they are not running

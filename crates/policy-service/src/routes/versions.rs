@@ -16,7 +16,7 @@ fn base_url(req: &HttpRequest, state: &AppState) -> String {
 }
 
 /// The versions this API offers.
-#[utoipa::path(get, path = "/", tag = "Versions", responses((status = 300, description = "The API versions", body = VersionList)))]
+#[utoipa::path(get, path = "/", operation_id = "listVersions", tag = "Versions", responses((status = 300, description = "The API versions", body = VersionList)))]
 pub async fn root(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let base = base_url(&req, &state);
     HttpResponse::MultipleChoices()
@@ -24,13 +24,13 @@ pub async fn root(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
 }
 
 /// The v2 API.
-#[utoipa::path(get, path = "/v2", tag = "Versions", responses((status = 200, description = "OK", body = VersionDocument)))]
+#[utoipa::path(get, path = "/v2", operation_id = "showVersion2", tag = "Versions", responses((status = 200, description = "OK", body = VersionDocument)))]
 pub async fn v2(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(VersionDocument { version: ApiVersion::describe(2, &base_url(&req, &state)) })
 }
 
 /// The v3 API.
-#[utoipa::path(get, path = "/v3", tag = "Versions", responses((status = 200, description = "OK", body = VersionDocument)))]
+#[utoipa::path(get, path = "/v3", operation_id = "showVersion3", tag = "Versions", responses((status = 200, description = "OK", body = VersionDocument)))]
 pub async fn v3(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(VersionDocument { version: ApiVersion::describe(3, &base_url(&req, &state)) })
 }

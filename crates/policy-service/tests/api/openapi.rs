@@ -23,3 +23,20 @@ async fn the_service_serves_its_document_and_swagger_ui() {
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("swagger"), "Swagger UI page");
 }
+
+/// Generated clients name their methods after operation ids: each must exist and be unique.
+#[test]
+fn every_operation_has_a_unique_id() {
+    let doc: serde_json::Value = serde_json::from_str(&policy_service::openapi::document_json()).unwrap();
+    let mut ids: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .map(|op| op["operationId"].as_str().expect("an operationId"))
+        .collect();
+    let total = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "duplicate operation ids");
+}

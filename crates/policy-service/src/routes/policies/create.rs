@@ -22,6 +22,7 @@ use crate::{
 /// `frequency` wins over `week_frequency` and `rentention_num` over `rentention_day`.
 #[utoipa::path(
     post,
+    operation_id = "createBackupPolicy",
     path = "/v2/{project_id}/backuppolicy",
     tag = "Backup policies",
     params(ProjectPath),

@@ -13,6 +13,7 @@ use crate::{
 /// Delete a backup policy. Its volumes are released and its backups are kept.
 #[utoipa::path(
     delete,
+    operation_id = "deleteBackupPolicy",
     path = "/v2/{project_id}/backuppolicy/{policy_id}",
     tag = "Backup policies",
     params(PolicyPath),

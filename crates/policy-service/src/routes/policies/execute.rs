@@ -13,6 +13,7 @@ use crate::{
 /// and even when the policy is OFF. No request body.
 #[utoipa::path(
     post,
+    operation_id = "executeBackupPolicy",
     path = "/v2/{project_id}/backuppolicy/{policy_id}/action",
     tag = "Backup policies",
     params(PolicyPath),

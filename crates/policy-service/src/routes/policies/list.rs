@@ -11,6 +11,7 @@ use crate::{error::PolicyError, routes::Access, startup::AppState, store};
 /// every stored field.
 #[utoipa::path(
     get,
+    operation_id = "listBackupPolicies",
     path = "/v2/{project_id}/backuppolicy",
     tag = "Backup policies",
     params(ProjectPath),

@@ -22,6 +22,7 @@ use crate::{
 /// `rentention_day` and `rentention_num`. A `backup_policy_id` in the body is ignored.
 #[utoipa::path(
     put,
+    operation_id = "updateBackupPolicy",
     path = "/v2/{project_id}/backuppolicy/{policy_id}",
     tag = "Backup policies",
     params(PolicyPath),

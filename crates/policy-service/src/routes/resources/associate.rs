@@ -25,6 +25,7 @@ use crate::{
 /// and a message.
 #[utoipa::path(
     post,
+    operation_id = "associateResources",
     path = "/v2/{project_id}/backuppolicyresources",
     tag = "Backup policy resources",
     params(ProjectPath),

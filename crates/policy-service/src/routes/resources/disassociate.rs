@@ -19,6 +19,7 @@ use crate::{
 /// Disassociate volumes from a backup policy. Their backups are kept.
 #[utoipa::path(
     post,
+    operation_id = "disassociateResources",
     path = "/v2/{project_id}/backuppolicyresources/{policy_id}/deleted_resources",
     tag = "Backup policy resources",
     params(PolicyPath),

@@ -12,6 +12,7 @@ use crate::{
 /// Add a tag to a backup policy; an existing key gets the new value. At most 10 tags.
 #[utoipa::path(
     post,
+    operation_id = "addPolicyTag",
     path = "/v2/{project_id}/backuppolicy/{policy_id}/tags",
     tag = "Backup policy tags",
     params(PolicyPath),

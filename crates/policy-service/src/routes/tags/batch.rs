@@ -21,6 +21,7 @@ use crate::{
 /// missing `tags` list changes nothing.
 #[utoipa::path(
     post,
+    operation_id = "batchPolicyTags",
     path = "/v2/{project_id}/backuppolicy/{policy_id}/tags/action",
     tag = "Backup policy tags",
     params(PolicyPath),

@@ -23,6 +23,7 @@ pub struct TagPath {
 /// Remove a tag from a backup policy. The key is URL-encoded in the path.
 #[utoipa::path(
     delete,
+    operation_id = "deletePolicyTag",
     path = "/v2/{project_id}/backuppolicy/{policy_id}/tags/{key}",
     tag = "Backup policy tags",
     params(TagPath),

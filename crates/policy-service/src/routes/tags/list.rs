@@ -15,6 +15,7 @@ use crate::{
 /// The tags of a backup policy.
 #[utoipa::path(
     get,
+    operation_id = "listPolicyTags",
     path = "/v2/{project_id}/backuppolicy/{policy_id}/tags",
     tag = "Backup policy tags",
     params(PolicyPath),

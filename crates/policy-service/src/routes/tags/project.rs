@@ -7,6 +7,7 @@ use crate::{error::PolicyError, routes::Access, startup::AppState, store};
 /// Every tag key used on the project's policies, with all its values.
 #[utoipa::path(
     get,
+    operation_id = "listProjectPolicyTags",
     path = "/v2/{project_id}/backuppolicy/tags",
     tag = "Backup policy tags",
     params(ProjectPath),

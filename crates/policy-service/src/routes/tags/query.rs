@@ -23,6 +23,7 @@ use crate::{
 /// `resource_name` matches policy names containing the value (case-insensitive).
 #[utoipa::path(
     post,
+    operation_id = "queryPoliciesByTags",
     path = "/v2/{project_id}/backuppolicy/resource_instances/action",
     tag = "Backup policy tags",
     params(ProjectPath),
