@@ -150,6 +150,19 @@ impl Engine {
         gc::delete_backup(&self.store, &self.config, project, backup_id).await
     }
 
+    /// Declares an attempt at backup `backup_id` dead: removes its pending marker, so its packs
+    /// lose their protection and the next [`Self::gc`] past the grace period reclaims them
+    /// (instead of waiting for the marker's TTL). A committed manifest is left alone.
+    ///
+    /// Call it only when the process that ran the attempt is known to be gone (the service
+    /// knows from its job lease): a live attempt whose marker was removed could see packs it
+    /// wrote before the grace period deleted under it.
+    pub async fn abandon_backup(&self, project: &str, backup_id: &str) -> Result<()> {
+        let keys = ProjectKeys::new(&self.config.root_prefix, project)?;
+        validate_id("backup", backup_id)?;
+        storeio::delete_quiet(&self.store, &keys.pending_backup(backup_id)).await
+    }
+
     /// Garbage-collects a project: deletes packs no live or in-flight backup needs and repacks
     /// mostly-dead packs. Run at most one GC per project at a time, and not concurrently with
     /// [`Self::delete_backup`] of the same project; backups, restores and verifies may run.

@@ -373,6 +373,20 @@ async fn crashed_backup_leaves_no_manifest_and_gc_reclaims_its_packs() {
     assert_eq!(r.stale_markers_removed, 1);
     assert_eq!(r.packs_deleted, partial);
 
+    // 2b. The service knows the attempt is dead (its job lease expired) and says so: the next
+    // GC reclaims the packs without waiting for the marker's TTL.
+    ts.pack_puts.store(0, Ordering::SeqCst);
+    ts.keep_markers.store(true, Ordering::SeqCst);
+    assert!(backup(&e, P, "crash", &src, Some("good")).await.is_err());
+    ts.keep_markers.store(false, Ordering::SeqCst);
+    let partial = e.usage(P).await.unwrap().packs - good_packs;
+    assert!(partial > 0);
+    e.abandon_backup(P, "crash").await.unwrap();
+    assert!(env.files_under(&format!("vbs/projects/{P}/pending")).is_empty());
+    let r = e.gc(P, &gc_now()).await.unwrap();
+    assert_eq!((r.packs_deleted, r.stale_markers_removed), (partial, 0));
+    assert!(e.abandon_backup(P, "../x").await.is_err(), "ids are validated");
+
     // 3. The other backup is intact, and the same id re-runs cleanly.
     assert_restores(&env, &e, P, "good", &img).await;
     ts.fail_packs_after.store(usize::MAX, Ordering::SeqCst);
