@@ -214,6 +214,9 @@ fn engine_config() -> EngineConfig {
     if let Ok(v) = std::env::var("BENCH_THREADS") {
         c.threads = v.parse().unwrap();
     }
+    if let Ok(v) = std::env::var("BENCH_FETCH_CONCURRENCY") {
+        c.fetch_concurrency = v.parse().unwrap();
+    }
     c
 }
 
@@ -222,7 +225,11 @@ fn engine_child(args: &[String]) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let store = Arc::new(LocalFileSystem::new_with_prefix(&args[1]).unwrap());
-        let e = Engine::new(store, engine_config()).unwrap();
+        let mut config = engine_config();
+        if std::env::var("BENCH_STORE_API_READS").is_err() {
+            config.local_root = Some(PathBuf::from(&args[1]));
+        }
+        let e = Engine::new(store, config).unwrap();
         match args[0].as_str() {
             "backup" => {
                 let s = e

@@ -352,26 +352,36 @@ async fn pipeline(
     let mut enc = ManifestEncoder::new(header)?;
     let mut reorder: BTreeMap<u64, Processed> = BTreeMap::new();
     let mut next_seq = 0u64;
-    while let Some(msg) = out_rx.recv().await {
-        let p = msg?;
-        reorder.insert(p.seq, p);
-        while let Some(p) = reorder.remove(&next_seq) {
-            w.commit(&p, &mut enc).await?;
-            progress.add(p.bytes);
-            next_seq += 1;
-            if enc.output_len() >= 1024 * 1024 {
-                sink.write(enc.take_output()).await?;
+    let written = async {
+        while let Some(msg) = out_rx.recv().await {
+            let p = msg?;
+            reorder.insert(p.seq, p);
+            while let Some(p) = reorder.remove(&next_seq) {
+                w.commit(&p, &mut enc).await?;
+                progress.add(p.bytes);
+                next_seq += 1;
+                if enc.output_len() >= 1024 * 1024 {
+                    sink.write(enc.take_output()).await?;
+                }
             }
         }
+        if next_seq != expected_batches || !reorder.is_empty() {
+            return Err(EngineError::Pipeline(format!(
+                "pipeline ended after {next_seq} of {expected_batches} batches"
+            )));
+        }
+        w.seal().await?;
+        while let Some(r) = w.uploads.join_next().await {
+            r.map_err(|e| EngineError::Pipeline(format!("upload task: {e}")))??;
+        }
+        Ok::<(), EngineError>(())
     }
-    if next_seq != expected_batches || !reorder.is_empty() {
-        return Err(EngineError::Pipeline(format!(
-            "pipeline ended after {next_seq} of {expected_batches} batches"
-        )));
-    }
-    w.seal().await?;
-    while let Some(r) = w.uploads.join_next().await {
-        r.map_err(|e| EngineError::Pipeline(format!("upload task: {e}")))??;
+    .await;
+    if let Err(e) = written {
+        // Uploads already started finish (or fail) before the error is reported, so a failed
+        // backup leaves nothing landing in the store after it returned.
+        while w.uploads.join_next().await.is_some() {}
+        return Err(e);
     }
     let footer = w.footer;
     if enc.entries() != header.block_count() {

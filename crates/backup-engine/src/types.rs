@@ -1,6 +1,6 @@
 //! Public configuration, request and result types.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -30,6 +30,12 @@ pub struct EngineConfig {
     pub max_fetch_size: usize,
     /// Entries of the within-backup dedup cache (hash → reference). ~120 bytes each.
     pub dedup_cache_entries: usize,
+    /// The directory the store is rooted at, when it is a
+    /// [`LocalFileSystem`](object_store::local::LocalFileSystem) made with `new_with_prefix`.
+    /// Restore and verify then read packs with positional reads into reused buffers instead
+    /// of through the store's API, which allocates and zero-fills a fresh buffer for every
+    /// read (about a tenth of restore CPU). Leave `None` for any other store.
+    pub local_root: Option<PathBuf>,
 }
 
 impl Default for EngineConfig {
@@ -44,6 +50,7 @@ impl Default for EngineConfig {
             fetch_concurrency: 4,
             max_fetch_size: 4 * 1024 * 1024,
             dedup_cache_entries: 65536,
+            local_root: None,
         }
     }
 }

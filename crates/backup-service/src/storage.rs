@@ -17,16 +17,16 @@ use crate::config::{ObjectStoreConfig, WorkerSettings};
 
 /// Builds the engine for `config`.
 pub fn engine(config: &ObjectStoreConfig, threads: usize) -> anyhow::Result<Engine> {
-    let (store, root_prefix): (Arc<dyn ObjectStore>, String) = match config {
+    let (store, root_prefix, local_root): (Arc<dyn ObjectStore>, String, _) = match config {
         ObjectStoreConfig::Local(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             let store = LocalFileSystem::new_with_prefix(dir)
                 .with_context(|| format!("object store directory {}", dir.display()))?;
-            (Arc::new(store), "vbs".to_owned())
+            (Arc::new(store), "vbs".to_owned(), Some(dir.clone()))
         }
-        ObjectStoreConfig::S3 { bucket, prefix } => (s3(bucket)?, prefix.clone()),
+        ObjectStoreConfig::S3 { bucket, prefix } => (s3(bucket)?, prefix.clone(), None),
     };
-    let config = EngineConfig { root_prefix, threads, ..EngineConfig::default() };
+    let config = EngineConfig { root_prefix, threads, local_root, ..EngineConfig::default() };
     Ok(Engine::new(store, config)?)
 }
 
