@@ -1,6 +1,13 @@
 //! Benchmark: the engine against restic and borg on a 4 GiB synthetic volume, plus `cp`.
 //!
-//! `cargo run --release --example bench_engine -- <workdir> [size_gib]`
+//! `cargo run --release -p backup-engine --example bench_engine -- <workdir> [size_gib]`
+//! (`make bench-engine`). The images are generated once in `<workdir>` (8 GiB for the default
+//! 4 GiB size) and reused while their stamp matches.
+//!
+//! Knobs (environment): `BENCH_REPS` (engine and cp repetitions, default 3, median reported),
+//! `BENCH_THREADS`, `BENCH_FETCH_CONCURRENCY`, `BENCH_ZSTD_LEVEL`, `BENCH_NO_RESTORE_HASH`
+//! (restore without the per-block BLAKE3 check), `BENCH_STORE_API_READS` (restore through the
+//! `ObjectStore` API instead of the local fast path), `BENCH_SKIP_REFS` (no restic/borg).
 //!
 //! Every measured step runs as a child process under GNU `/usr/bin/time`, so wall time,
 //! user+sys CPU and peak RSS are measured the same way for every tool (the engine steps
@@ -291,6 +298,24 @@ fn main() {
         std::fs::write(&stamp, &want).unwrap();
         println!("generated in {:.1}s", t.elapsed().as_secs_f64());
     }
+    let sh = |c: &str| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(c)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    println!(
+        "machine: {} cores ({}), {}, kernel {}; {}; restic {}; borg {}",
+        sh("nproc"),
+        sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"),
+        sh("free -g | awk '/Mem:/ {print $2 \" GiB RAM\"}'"),
+        sh("uname -r"),
+        sh("date -u +%Y-%m-%dT%H:%MZ"),
+        sh("restic version | cut -d' ' -f2"),
+        sh("borg --version | cut -d' ' -f2"),
+    );
     let mb = size as f64 / 1e6;
     let gib = size as f64 / GIB as f64;
     let mut rows: Vec<Row> = Vec::new();
@@ -303,6 +328,9 @@ fn main() {
     let cp_target = workdir.join("cp.img");
     let mut samples: Vec<Vec<Row>> = Vec::new();
     let mut restore_ok = true;
+    // cp and the restore run back to back in each repetition; on a shared machine their
+    // ratio within one repetition is steadier than the ratio of two medians.
+    let mut rep_ratios: Vec<f64> = Vec::new();
     for rep in 0..reps {
         let mut reprows = Vec::new();
         let _ = std::fs::remove_dir_all(&store);
@@ -328,7 +356,8 @@ fn main() {
             &workdir,
             Command::new(&me).arg("__engine").arg("restore").arg(&store).arg("day2").arg(&target),
         );
-        println!("[rep {rep}] engine restore: {}", out.trim());
+        println!("[rep {rep}] engine restore: {:.2}s {}", m.wall, out.trim());
+        let restore_wall = m.wall;
         reprows.push(Row { tool: "engine", step: "restore day-2", m, stored: 0 });
         if rep + 1 == reps {
             let (src_sha, dst_sha) = (sha256(&day2), sha256(&target));
@@ -342,7 +371,8 @@ fn main() {
         warm(&day2);
         let _ = std::fs::remove_file(&cp_target);
         let (m, _) = timed(&workdir, Command::new("cp").arg(&day2).arg(&cp_target));
-        println!("[rep {rep}] cp: {:.2}s", m.wall);
+        println!("[rep {rep}] cp: {:.2}s; restore/cp speed this rep {:.2}", m.wall, m.wall / restore_wall);
+        rep_ratios.push(m.wall / restore_wall);
         reprows.push(Row { tool: "cp", step: "copy day-2", m, stored: 0 });
         let _ = std::fs::remove_file(&cp_target);
         Command::new("sync").status().unwrap();
@@ -365,7 +395,13 @@ fn main() {
         std::fs::hard_link(to, &link).unwrap();
     };
 
-    if std::env::var("BENCH_SKIP_REFS").is_err() {
+    let have = |tool: &str, arg: &str| Command::new(tool).arg(arg).output().is_ok_and(|o| o.status.success());
+    let refs = std::env::var("BENCH_SKIP_REFS").is_err();
+    let installed = have("restic", "version") && have("borg", "--version");
+    if refs && !installed {
+        println!("restic and borg are not both installed (apt-get install restic borgbackup): skipping them");
+    }
+    if refs && installed {
         let repo = workdir.join("restic-repo");
         let _ = std::fs::remove_dir_all(&repo);
         let restic = |args: &[&str]| {
@@ -453,6 +489,12 @@ fn main() {
         }
     }
     println!("engine restore MB/s / cp MB/s = {:.2} (target >= 0.9)", cp.m.wall / e_rest.m.wall);
+    rep_ratios.sort_by(f64::total_cmp);
+    println!(
+        "  per repetition: {} (median {:.2})",
+        rep_ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(", "),
+        rep_ratios[rep_ratios.len() / 2]
+    );
     let peak = rows.iter().filter(|r| r.tool == "engine").map(|r| r.m.rss_kib).max().unwrap();
     println!("engine peak RSS = {:.0} MiB (target <= 256)", peak as f64 / 1024.0);
     println!("restore sha256 match: {restore_ok}");
