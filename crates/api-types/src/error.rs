@@ -207,14 +207,24 @@ pub mod codes {
         pub const VOLUME_STATUS: &str = "VolumeBackup.0012";
         pub const BACKUP_IN_PROGRESS: &str = "VolumeBackup.0013";
         pub const SUBMIT_FAILED: &str = "VolumeBackup.0014";
+        pub const SNAPSHOT_QUERY_FAILED: &str = "VolumeBackup.0019";
+        pub const SNAPSHOT_NOT_FOUND: &str = "VolumeBackup.0020";
         pub const VOLUME_NOT_FOUND: &str = "VolumeBackup.0021";
+        pub const CREATE_FAILED: &str = "VolumeBackup.0027";
+        pub const TAG_INVALID: &str = "VolumeBackup.0049";
+        pub const BACKUP_QUOTA: &str = "VolumeBackup.0080";
+        pub const CAPACITY_QUOTA: &str = "VolumeBackup.0081";
         pub const RIGHTS_CHECK_FAILED: &str = "VolumeBackup.0041";
         pub const NO_RIGHTS: &str = "VolumeBackup.0042";
         pub const RIGHTS_INVALID: &str = "VolumeBackup.0044";
+        pub const DELETE_FAILED: &str = "VolumeBackup.0102";
         pub const DELETE_REQUEST_INVALID: &str = "VolumeBackup.0105";
         pub const RESTORE_TARGET_MISSING: &str = "VolumeBackup.0111";
+        pub const RESTORE_FAILED: &str = "VolumeBackup.0200";
+        pub const BACKUP_ID_EMPTY: &str = "VolumeBackup.0203";
         pub const BACKUP_ID_INVALID: &str = "VolumeBackup.0204";
         pub const RESTORE_VOLUME_BUSY: &str = "VolumeBackup.0206";
+        pub const RESTORE_VOLUME_NOT_FOUND: &str = "VolumeBackup.0207";
         pub const RESTORE_VOLUME_ID_INVALID: &str = "VolumeBackup.0208";
         pub const RESTORE_TOO_SMALL: &str = "VolumeBackup.0209";
         pub const RESTORE_REQUEST_INVALID: &str = "VolumeBackup.0210";
@@ -225,6 +235,9 @@ pub mod codes {
         pub const BODY_TOO_LARGE: &str = "VolumeBackup.0413";
         pub const MEDIA_TYPE: &str = "VolumeBackup.0415";
         pub const INTERNAL: &str = "VolumeBackup.0500";
+        /// `common.0011`: "Failed to query the task" — the vendor's answer for a job id it
+        /// cannot find.
+        pub const JOB_NOT_FOUND: &str = "common.0011";
     }
 }
 

@@ -12,6 +12,7 @@
 //! | `policy.execute` | policy-service | task-scheduler |
 //! | `backup.requested` | task-scheduler | backup-service workers |
 //! | `task.status` | backup-service | task-scheduler |
+//! | `backup.job` | backup-service API and workers | backup-service workers |
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -221,6 +222,22 @@ pub enum TaskOutcome {
 
 impl Message for TaskStatus {
     const TYPE: &'static str = "task.status";
+    const SCHEMA_VERSION: u32 = 1;
+}
+
+/// `backup.job`: a backup-service job (create, restore or delete a backup) is ready to run.
+///
+/// The job row in the backup database is the source of truth (what to do, its lease and
+/// attempts); the message only hands it to a worker, so HTTP-created work and policy-triggered
+/// work go through the same queue, with the same prefetch, acks and dead-lettering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupJob {
+    pub job_id: ResourceId,
+    pub project_id: String,
+}
+
+impl Message for BackupJob {
+    const TYPE: &'static str = "backup.job";
     const SCHEMA_VERSION: u32 = 1;
 }
 

@@ -43,7 +43,9 @@ impl AmqpConfig {
         Self {
             url: var_or("VBS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
             namespace: var_or("VBS_AMQP_NAMESPACE", "vbs"),
-            ephemeral: false,
+            // Tests that run a service as a child process in their own namespace set it, so
+            // the child declares the same (expiring) topology as the test.
+            ephemeral: var_or("VBS_AMQP_EPHEMERAL", "false") == "true",
         }
     }
 
@@ -71,7 +73,7 @@ pub enum Queue {
     SchedulerPolicyEvents,
     /// task-scheduler: `task.status`.
     SchedulerTaskStatus,
-    /// backup-service workers: `backup.requested`.
+    /// backup-service workers: `backup.requested` and `backup.job`.
     BackupRequests,
 }
 
@@ -91,7 +93,7 @@ impl Queue {
         match self {
             Self::SchedulerPolicyEvents => &["policy.changed", "policy.execute"],
             Self::SchedulerTaskStatus => &["task.status"],
-            Self::BackupRequests => &["backup.requested"],
+            Self::BackupRequests => &["backup.requested", "backup.job"],
         }
     }
 }

@@ -60,10 +60,23 @@ pub fn pool(url: &str, max_size: u32) -> anyhow::Result<PgPool> {
 }
 
 /// Applies pending migrations (the kit's and the service's), returning how many ran.
+///
+/// Several processes of one service may start at once (an API and its workers): a
+/// PostgreSQL advisory lock (held for the session, released right after) lets one migrate
+/// while the others wait and then find nothing left to do.
 pub fn migrate(conn: &mut PgConnection, migrations: Migrations) -> anyhow::Result<usize> {
-    let ran =
-        conn.run_pending_migrations(migrations).map_err(|e| anyhow::anyhow!("running migrations: {e}"))?;
-    Ok(ran.len())
+    const MIGRATION_LOCK: i64 = 0x7662_735f_6d69_6772; // "vbs_migr"
+    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+        .execute(conn)
+        .context("taking the migration lock")?;
+    let ran = conn
+        .run_pending_migrations(migrations)
+        .map(|versions| versions.len())
+        .map_err(|e| anyhow::anyhow!("running migrations: {e}"));
+    let unlocked = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(conn);
+    let ran = ran?;
+    unlocked.context("releasing the migration lock")?;
+    Ok(ran)
 }
 
 /// Creates the database named in `url` when it does not exist (development and tests; in
@@ -77,8 +90,12 @@ pub fn ensure_database(url: &str) -> anyhow::Result<()> {
         .with_context(|| format!("connecting to {}/postgres", redact(&server)))?;
     match diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut admin) {
         Ok(_) => Ok(()),
-        // Another process created it meanwhile.
-        Err(diesel::result::Error::DatabaseError(_, info)) if info.message().contains("already exists") => {
+        // Another process created it meanwhile (PostgreSQL says "already exists", or, when
+        // both CREATE DATABASE statements ran at once, reports the catalog's unique index).
+        Err(diesel::result::Error::DatabaseError(kind, info))
+            if info.message().contains("already exists")
+                || matches!(kind, diesel::result::DatabaseErrorKind::UniqueViolation) =>
+        {
             Ok(())
         }
         Err(e) => Err(e).with_context(|| format!("creating database {name}")),

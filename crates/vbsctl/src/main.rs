@@ -3,11 +3,17 @@
 //! - `vbsctl token --project <id>…` prints a token for the given projects (and nothing else, so
 //!   it can be captured in a shell variable), signed with `VBS_TOKEN_SECRET`.
 //! - `vbsctl openapi <service>` prints a service's OpenAPI document.
+//! - `vbsctl volume create|snapshot …` manages volumes of the `file` driver under
+//!   `VBS_VOLUMES_ROOT` (demos and tests; real volumes come from the deployment's storage).
+//! - `vbsctl backup verify|gc|usage …` checks and maintains the object store the backup
+//!   service configured with `VBS_OBJECT_STORE` uses; `gc` takes the same per-project lock
+//!   as the workers (through `VBS_BACKUP_DATABASE_URL`).
 
-use std::{io::Write, time::Duration};
+use std::{io::Write, path::PathBuf, time::Duration};
 
 use anyhow::Context;
-use api_types::domain::ProjectId;
+use api_types::domain::{ProjectId, ResourceId};
+use backup_service::{config::Settings, storage, volumes::FileVolumes};
 use clap::{Parser, Subcommand, ValueEnum};
 use service_kit::auth::TokenKeys;
 
@@ -34,29 +40,229 @@ enum Command {
     },
     /// Print a service's OpenAPI document.
     Openapi { service: Service },
+    /// Volumes of the file driver (under VBS_VOLUMES_ROOT, default data/volumes).
+    #[command(subcommand)]
+    Volume(VolumeCommand),
+    /// Backups in the object store (VBS_OBJECT_STORE, default data/objects).
+    #[command(subcommand)]
+    Backup(BackupCommand),
+}
+
+#[derive(Subcommand)]
+enum VolumeCommand {
+    /// Create a volume; prints its id.
+    Create {
+        #[arg(long)]
+        project: String,
+        /// Size: bytes, or with a K, M, G or T suffix (powers of 1024).
+        #[arg(long)]
+        size: Option<String>,
+        /// Copy this image into the volume (the size defaults to the image's).
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Use this id instead of a random one.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Snapshot a volume as it is now; prints the snapshot id.
+    Snapshot {
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        volume: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Read every block of a backup and check its BLAKE3; exits 1 when a block is bad.
+    Verify {
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        backup: String,
+    },
+    /// Garbage-collect a project now (under the workers' per-project lock).
+    Gc {
+        #[arg(long)]
+        project: String,
+        /// Keep unreferenced packs younger than this (default: VBS_BACKUP_GC_GRACE_SECS).
+        #[arg(long)]
+        grace_secs: Option<u64>,
+    },
+    /// Storage a project occupies and its committed backups.
+    Usage {
+        #[arg(long)]
+        project: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Service {
     PolicyService,
     TaskScheduler,
+    BackupService,
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let output = match cli.command {
+fn project(p: &str) -> anyhow::Result<ProjectId> {
+    ProjectId::parse(p).with_context(|| format!("project {p:?}"))
+}
+
+fn resource(field: &'static str, s: &str) -> anyhow::Result<ResourceId> {
+    ResourceId::parse(field, s).with_context(|| format!("{field} {s:?}"))
+}
+
+/// `4096`, `512M`, `1G`, `2T`.
+fn parse_size(s: &str) -> anyhow::Result<u64> {
+    let s = s.trim();
+    let (digits, shift) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => anyhow::bail!("unknown size suffix in {s:?}"),
+            };
+            (&s[..i], shift)
+        }
+        _ => (s, 0),
+    };
+    let n: u64 = digits.trim().parse().with_context(|| format!("size {s:?}"))?;
+    n.checked_mul(1u64 << shift).with_context(|| format!("size {s:?} is too large"))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn run(command: Command) -> anyhow::Result<String> {
+    Ok(match command {
         Command::Token { projects, ttl_hours, subject } => {
-            let projects = projects
-                .iter()
-                .map(|p| ProjectId::parse(p).with_context(|| format!("project {p:?}")))
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let projects = projects.iter().map(|p| project(p)).collect::<anyhow::Result<Vec<_>>>()?;
             let keys = TokenKeys::from_env()?;
             let token = keys.mint(&subject, &projects, Duration::from_secs(ttl_hours * 3600))?;
             format!("{token}\n")
         }
         Command::Openapi { service: Service::PolicyService } => policy_service::openapi::document_json(),
         Command::Openapi { service: Service::TaskScheduler } => task_scheduler::openapi::document_json(),
-    };
+        Command::Openapi { service: Service::BackupService } => backup_service::openapi::document_json(),
+        Command::Volume(v) => {
+            let settings = Settings::from_env()?;
+            let volumes = FileVolumes::new(&settings.volumes_root);
+            match v {
+                VolumeCommand::Create { project: p, size, from, name, id } => {
+                    let id = match id {
+                        Some(id) => resource("volume id", &id)?,
+                        None => ResourceId::new_v4(),
+                    };
+                    let size = match (size, &from) {
+                        (Some(s), _) => parse_size(&s)?,
+                        (None, Some(f)) => {
+                            std::fs::metadata(f).with_context(|| format!("{}", f.display()))?.len()
+                        }
+                        (None, None) => anyhow::bail!("give --size or --from"),
+                    };
+                    let vol =
+                        volumes.create_volume(&project(&p)?, id, size, name.as_deref(), from.as_deref())?;
+                    format!("{}\n", vol.id)
+                }
+                VolumeCommand::Snapshot { project: p, volume } => {
+                    let snapshot = ResourceId::new_v4();
+                    volumes.create_snapshot(&project(&p)?, resource("volume id", &volume)?, snapshot)?;
+                    format!("{snapshot}\n")
+                }
+            }
+        }
+        Command::Backup(b) => {
+            let settings = Settings::from_env()?;
+            let engine = storage::engine(&settings.object_store, settings.worker.engine_threads)?;
+            runtime()?.block_on(async move {
+                match b {
+                    BackupCommand::Verify { project: p, backup } => {
+                        let id = resource("backup id", &backup)?;
+                        let report = engine.verify(project(&p)?.as_str(), &id.to_string()).await?;
+                        let line = format!(
+                            "ok blocks {}, bad blocks {}, zero blocks {}{}\n",
+                            report.ok_blocks,
+                            report.bad_blocks,
+                            report.zero_blocks,
+                            if report.first_bad_offsets.is_empty() {
+                                String::new()
+                            } else {
+                                format!(", first bad offsets {:?}", report.first_bad_offsets)
+                            }
+                        );
+                        if !report.is_ok() {
+                            std::io::stdout().write_all(line.as_bytes())?;
+                            anyhow::bail!("backup {id} has {} bad blocks", report.bad_blocks);
+                        }
+                        Ok(line)
+                    }
+                    BackupCommand::Gc { project: p, grace_secs } => {
+                        let p = project(&p)?;
+                        let pool = service_kit::db::pool(&settings.database_url, 2)?;
+                        let mut opts = storage::gc_options(&settings.worker);
+                        if let Some(g) = grace_secs {
+                            opts.grace = Duration::from_secs(g);
+                        }
+                        let lock = storage::ProjectLock::acquire(&pool, &p, Duration::from_secs(300)).await?;
+                        let report = engine.gc(p.as_str(), &opts).await;
+                        lock.release().await;
+                        Ok(format!("{:#?}\n", report?))
+                    }
+                    BackupCommand::Usage { project: p } => {
+                        let p = project(&p)?;
+                        let usage = engine.usage(p.as_str()).await?;
+                        let mut out = format!(
+                            "packs {} ({} bytes), manifests {} ({} bytes)\n",
+                            usage.packs, usage.pack_bytes, usage.manifests, usage.manifest_bytes
+                        );
+                        for b in engine.list_backups(p.as_str()).await? {
+                            out.push_str(&format!(
+                                "{} volume {} bytes, stored {} bytes, parent {}\n",
+                                b.backup_id,
+                                b.volume_len,
+                                b.stats.stored_bytes,
+                                b.parent.as_deref().unwrap_or("-")
+                            ));
+                        }
+                        Ok(out)
+                    }
+                }
+            })?
+        }
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let output = run(cli.command)?;
     std::io::stdout().write_all(output.as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("1K").unwrap(), 1024);
+        assert_eq!(parse_size("512m").unwrap(), 512 << 20);
+        assert_eq!(parse_size("2G").unwrap(), 2 << 30);
+        assert!(parse_size("1X").is_err());
+        assert!(parse_size("G").is_err());
+        assert!(parse_size("99999999T").is_err());
+    }
+
+    #[test]
+    fn cli_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

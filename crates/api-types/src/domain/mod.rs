@@ -6,6 +6,7 @@
 //! Each parser returns a [`ValidationError`] naming the wire field and saying what is wrong in
 //! words a tenant can act on.
 
+mod backup;
 mod ids;
 mod policy_name;
 mod retention;
@@ -13,6 +14,7 @@ mod schedule;
 mod tag;
 mod time_zone;
 
+pub use backup::{BackupDescription, BackupName};
 pub use ids::{ProjectId, ResourceId};
 pub use policy_name::PolicyName;
 pub use retention::{Retention, RetentionDays, RetentionNum};

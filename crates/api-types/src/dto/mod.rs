@@ -6,11 +6,13 @@
 //! `TryFrom`/`parse` functions beside them produce the domain types. Unknown fields are ignored,
 //! as the vendor does: SDKs send extra keys (otcextensions sends `backup_policy_id` on modify).
 
+pub mod backups;
 pub mod policy;
 pub mod tags;
 pub mod tasks;
 pub mod version;
 
+pub use backups::*;
 pub use policy::*;
 pub use tags::*;
 pub use tasks::*;

@@ -1,0 +1,3 @@
+DROP TABLE project_storage;
+DROP TABLE jobs;
+DROP TABLE backups;

@@ -1,0 +1,101 @@
+//! The OpenAPI document, generated from the handlers' annotations. `vbsctl openapi
+//! backup-service` prints it (`make openapi` writes `openapi/backup-service.json`); a test
+//! fails when the committed file differs. The service serves it at
+//! `/openapi/backup-service.json` with Swagger UI at `/docs/`.
+
+use api_types::{dto, error};
+use utoipa::{
+    Modify, OpenApi, ToSchema,
+    openapi::security::{ApiKey, ApiKeyValue, SecurityScheme},
+};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::routes::{cloud, jobs, native};
+
+/// A Cinder-style fault of the native endpoints: exactly one of these keys, e.g.
+/// `{"badRequest":{"code":"VolumeBackup.0013","message":"…"}}` or
+/// `{"itemNotFound":{"code":404,"message":"…"}}`.
+#[derive(ToSchema)]
+#[schema(as = CinderFault)]
+#[allow(non_snake_case, dead_code)]
+pub struct CinderFaultDoc {
+    badRequest: Option<error::FaultBody>,
+    unauthorized: Option<error::FaultBody>,
+    forbidden: Option<error::FaultBody>,
+    itemNotFound: Option<error::FaultBody>,
+    computeFault: Option<error::FaultBody>,
+    serviceUnavailable: Option<error::FaultBody>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "VBS backup service",
+        description = "Volume backups of the Volume Backup Service: the OpenStack native (Cinder) backup API and the VBS cloudbackups and job API, wire-compatible with Huawei Cloud / Open Telekom Cloud. Native endpoints are also served under /v3/{project_id}/backups and /v3/{project_id}/native/backups; jobs also under /v2/{project_id}/jobs/{job_id}.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        native::create::handler,
+        native::list::summary,
+        native::list::detail,
+        native::show::handler,
+        native::delete::handler,
+        native::restore::handler,
+        cloud::create::handler,
+        cloud::restore::handler,
+        cloud::quota::handler,
+        jobs::show::handler,
+    ),
+    components(schemas(
+        error::ErrorEnvelope,
+        error::ErrorBody,
+        error::FaultBody,
+        error::FaultCode,
+        CinderFaultDoc,
+        dto::NativeBackupInput,
+        dto::CloudBackupInput,
+        dto::BackupTagInput,
+        dto::RestoreInput,
+        dto::RestoreInfo,
+        dto::BackupDetail,
+        dto::BackupRef,
+        dto::Link,
+        dto::QuotaSet,
+        dto::QuotaResource,
+    )),
+    modifiers(&TokenAuth),
+    tags(
+        (name = "Native backups", description = "OpenStack native backup API: create, show, list, delete, restore"),
+        (name = "VBS backups", description = "VBS backup API: create and restore as jobs, quotas"),
+        (name = "Jobs", description = "Asynchronous jobs of the VBS API"),
+    )
+)]
+pub struct ApiDoc;
+
+struct TokenAuth;
+
+impl Modify for TokenAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Auth-Token",
+                "A token minted by `vbsctl token --project <id>`",
+            ))),
+        );
+    }
+}
+
+pub const DOCUMENT_PATH: &str = "/openapi/backup-service.json";
+
+/// The document as committed: pretty JSON with a trailing newline.
+pub fn document_json() -> String {
+    let mut json = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
+    json.push('\n');
+    json
+}
+
+pub fn swagger_ui() -> SwaggerUi {
+    SwaggerUi::new("/docs/{_:.*}").url(DOCUMENT_PATH, ApiDoc::openapi())
+}

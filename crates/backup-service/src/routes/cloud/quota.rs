@@ -1,0 +1,37 @@
+use actix_web::web;
+use api_types::{
+    dto::{QuotaResource, QuotaResponse, QuotaSet},
+    error::ErrorEnvelope,
+};
+
+use crate::{error::VbsResult, routes::VbsAccess, startup::AppState, store};
+
+/// The project's backup quotas: `backups` (count) and `backup_gigabytes` (total `size`),
+/// with what is used; -1 is unlimited. Creating a backup beyond them fails with
+/// `VolumeBackup.0080` / `VolumeBackup.0081`.
+#[utoipa::path(
+    get,
+    path = "/v2/{project_id}/cloudbackups/quota",
+    tag = "VBS backups",
+    params(("project_id" = String, Path, description = "Project ID")),
+    responses(
+        (status = 200, description = "Quotas and usage", body = QuotaResponse),
+        (status = 401, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope),
+    ),
+    security(("token" = []))
+)]
+pub async fn handler(access: VbsAccess, state: web::Data<AppState>) -> VbsResult<web::Json<QuotaResponse>> {
+    let project = access.project.as_str().to_owned();
+    let (count, gib) = state.read(move |conn| Ok(store::usage(conn, &project)?)).await?;
+    let resource =
+        |t: &str, used: i64, quota: i64| QuotaResource { resource_type: t.into(), used, reserved: 0, quota };
+    Ok(web::Json(QuotaResponse {
+        quotas: QuotaSet {
+            resources: vec![
+                resource("backups", count, state.quotas.backups),
+                resource("backup_gigabytes", gib, state.quotas.gigabytes),
+            ],
+        },
+    }))
+}

@@ -1,0 +1,3 @@
+//! The VBS job API.
+
+pub mod show;

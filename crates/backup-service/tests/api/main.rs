@@ -1,0 +1,16 @@
+#![allow(clippy::unwrap_used, reason = "test helpers fail the test loudly on any error")]
+
+//! API tests: the real service (API and workers) on port 0 with a fresh PostgreSQL database,
+//! its own RabbitMQ namespace and its own volume and object-store directories per test,
+//! driven over HTTP and AMQP.
+
+mod helpers;
+
+mod cloud;
+mod crash;
+mod errors;
+mod isolation;
+mod native;
+mod openapi;
+mod scheduled;
+mod schema;
