@@ -15,7 +15,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: run
-run: ## Run the services: policies at :8080, tasks at :8081 (needs PostgreSQL and RabbitMQ: `make deps-up`)
+run: ## Run the API at http://127.0.0.1:8080: the gateway, all services and a worker (needs PostgreSQL and RabbitMQ: `make deps-up`)
 	@scripts/run.sh
 
 .PHONY: token
@@ -23,7 +23,8 @@ token: ## Print a token for PROJECT (make token PROJECT=<id>)
 	@cargo run -q -p vbsctl -- token --project $(PROJECT)
 
 .PHONY: test
-test: check-types-crate check-schema ## Run every test (unit, API, messaging) against real PostgreSQL and RabbitMQ
+test: check-types-crate check-schema ## Run every test (unit, API, messaging, end to end) against real PostgreSQL and RabbitMQ
+	@scripts/ensure-nginx.sh
 	cargo nextest run --workspace --profile $(NEXTEST_PROFILE)
 
 .PHONY: lint
@@ -35,6 +36,7 @@ lint: ## rustfmt --check and clippy with warnings as errors
 openapi: ## Regenerate the committed OpenAPI documents
 	cargo run -q -p vbsctl -- openapi policy-service > openapi/policy-service.json
 	cargo run -q -p vbsctl -- openapi task-scheduler > openapi/task-scheduler.json
+	cargo run -q -p vbsctl -- openapi backup-service > openapi/backup-service.json
 
 .PHONY: check-types-crate
 check-types-crate: ## api-types must not depend on diesel, actix or lapin
@@ -45,8 +47,13 @@ check-types-crate: ## api-types must not depend on diesel, actix or lapin
 
 .PHONY: check-schema
 check-schema: ## The committed diesel schema.rs files match the migrations
-	@scripts/check-schema.sh policy-service task-scheduler
+	@scripts/check-schema.sh policy-service task-scheduler backup-service
 
 .PHONY: deps-up
 deps-up: ## Start PostgreSQL and RabbitMQ on this machine if they are not running
 	@scripts/deps-up.sh
+
+BENCH_DIR ?= data/bench
+.PHONY: bench-engine
+bench-engine: ## The engine vs restic, borg and cp on a 4 GiB image (needs ~25 GiB free in BENCH_DIR)
+	cargo run --release -p backup-engine --example bench_engine -- $(BENCH_DIR) 4

@@ -28,7 +28,7 @@ pub struct Settings {
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
-            bind: var_or("VBS_POLICY_BIND", "127.0.0.1:8080"),
+            bind: var_or("VBS_POLICY_BIND", "127.0.0.1:8083"),
             database_url: var_or("VBS_POLICY_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/vbs_policy"),
             db_pool_size: parse_or("VBS_DB_POOL_SIZE", 10)?,
             create_database: parse_or("VBS_CREATE_DATABASE", true)?,

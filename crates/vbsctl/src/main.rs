@@ -39,7 +39,7 @@ enum Command {
         subject: String,
     },
     /// Print a service's OpenAPI document.
-    Openapi { service: Service },
+    Openapi { service: ApiDocument },
     /// Volumes of the file driver (under VBS_VOLUMES_ROOT, default data/volumes).
     #[command(subcommand)]
     Volume(VolumeCommand),
@@ -101,7 +101,7 @@ enum BackupCommand {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum Service {
+enum ApiDocument {
     PolicyService,
     TaskScheduler,
     BackupService,
@@ -147,9 +147,9 @@ fn run(command: Command) -> anyhow::Result<String> {
             let token = keys.mint(&subject, &projects, Duration::from_secs(ttl_hours * 3600))?;
             format!("{token}\n")
         }
-        Command::Openapi { service: Service::PolicyService } => policy_service::openapi::document_json(),
-        Command::Openapi { service: Service::TaskScheduler } => task_scheduler::openapi::document_json(),
-        Command::Openapi { service: Service::BackupService } => backup_service::openapi::document_json(),
+        Command::Openapi { service: ApiDocument::PolicyService } => policy_service::openapi::document_json(),
+        Command::Openapi { service: ApiDocument::TaskScheduler } => task_scheduler::openapi::document_json(),
+        Command::Openapi { service: ApiDocument::BackupService } => backup_service::openapi::document_json(),
         Command::Volume(v) => {
             let settings = Settings::from_env()?;
             let volumes = FileVolumes::new(&settings.volumes_root);
