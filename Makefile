@@ -12,7 +12,7 @@ PG_ADMIN_URL ?= postgres://postgres@127.0.0.1:5432
 
 .PHONY: help
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 .PHONY: run
 run: ## Run the API at http://127.0.0.1:8080: the gateway, all services and a worker (needs PostgreSQL and RabbitMQ: `make deps-up`)
@@ -48,6 +48,33 @@ check-types-crate: ## api-types must not depend on diesel, actix or lapin
 .PHONY: check-schema
 check-schema: ## The committed diesel schema.rs files match the migrations
 	@scripts/check-schema.sh policy-service task-scheduler backup-service
+
+.PHONY: test-e2e
+test-e2e: ## Only the end-to-end scenarios (they start the services, a worker and the gateway as processes)
+	@scripts/ensure-nginx.sh
+	cargo nextest run -p e2e --profile $(NEXTEST_PROFILE)
+
+# The compose deployment (docker/compose.yaml). Needs a Docker engine with the compose plugin.
+COMPOSE ?= docker compose -p vbs -f docker/compose.yaml
+export VBS_VOLUMES_DIR ?= $(CURDIR)/data/compose/volumes
+
+.PHONY: up
+up: ## Build and start the compose deployment: gateway at http://127.0.0.1:8080 (needs Docker)
+	@mkdir -p $(VBS_VOLUMES_DIR)
+	$(COMPOSE) up --build --detach --wait
+
+.PHONY: down
+down: ## Stop the compose deployment (its data volumes are kept; `make down ARGS=-v` drops them)
+	$(COMPOSE) down $(ARGS)
+
+.PHONY: test-e2e-compose
+test-e2e-compose: ## The end-to-end scenarios against the running compose deployment (`make up` first)
+	VBS_E2E_BASE_URL=http://127.0.0.1:8080 VBS_E2E_VOLUMES_ROOT=$(VBS_VOLUMES_DIR) \
+		cargo nextest run -p e2e --profile $(NEXTEST_PROFILE)
+
+.PHONY: check-docker
+check-docker: ## Check docker/ without an engine: hadolint, compose config, nginx -t
+	@scripts/check-docker.sh
 
 .PHONY: deps-up
 deps-up: ## Start PostgreSQL and RabbitMQ on this machine if they are not running
