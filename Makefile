@@ -7,6 +7,8 @@ SHELL := /bin/bash
 # VBS_TOKEN_SECRET_FILE) itself; the services refuse to start without one.
 export VBS_TOKEN_SECRET ?= vbs-development-secret-change-me-0123456789
 PROJECT ?= demo-project
+# The contract tests use pact, which otherwise reports usage over the network.
+export PACT_DO_NOT_TRACK := true
 NEXTEST_PROFILE ?= default
 PG_ADMIN_URL ?= postgres://postgres@127.0.0.1:5432
 
@@ -37,6 +39,7 @@ openapi: ## Regenerate the committed OpenAPI documents
 	cargo run -q -p vbsctl -- openapi policy-service > openapi/policy-service.json
 	cargo run -q -p vbsctl -- openapi task-scheduler > openapi/task-scheduler.json
 	cargo run -q -p vbsctl -- openapi backup-service > openapi/backup-service.json
+	cargo run -q -p vbsctl -- openapi gateway > openapi/vbs.json
 
 .PHONY: check-types-crate
 check-types-crate: ## api-types must not depend on diesel, actix or lapin

@@ -2,7 +2,8 @@
 //!
 //! - `vbsctl token --project <id>…` prints a token for the given projects (and nothing else, so
 //!   it can be captured in a shell variable), signed with `VBS_TOKEN_SECRET`.
-//! - `vbsctl openapi <service>` prints a service's OpenAPI document.
+//! - `vbsctl openapi <service>` prints a service's OpenAPI document, `vbsctl openapi gateway` the
+//!   three merged as the gateway serves them.
 //! - `vbsctl volume create|snapshot …` manages volumes of the `file` driver under
 //!   `VBS_VOLUMES_ROOT` (demos and tests; real volumes come from the deployment's storage).
 //! - `vbsctl backup verify|gc|usage …` checks and maintains the object store the backup
@@ -105,6 +106,8 @@ enum ApiDocument {
     PolicyService,
     TaskScheduler,
     BackupService,
+    /// The three merged, as the gateway serves them (`openapi/vbs.json`).
+    Gateway,
 }
 
 fn project(p: &str) -> anyhow::Result<ProjectId> {
@@ -150,6 +153,7 @@ fn run(command: Command) -> anyhow::Result<String> {
         Command::Openapi { service: ApiDocument::PolicyService } => policy_service::openapi::document_json(),
         Command::Openapi { service: ApiDocument::TaskScheduler } => task_scheduler::openapi::document_json(),
         Command::Openapi { service: ApiDocument::BackupService } => backup_service::openapi::document_json(),
+        Command::Openapi { service: ApiDocument::Gateway } => vbsctl::openapi::gateway_document_json()?,
         Command::Volume(v) => {
             let settings = Settings::from_env()?;
             let volumes = FileVolumes::new(&settings.volumes_root);

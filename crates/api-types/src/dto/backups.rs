@@ -22,7 +22,7 @@ pub struct Link {
 
 /// `POST /v2/{project_id}/backups` (also `/v3/{project_id}/backups` and
 /// `/v3/{project_id}/native/backups`).
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
     "backup": {
         "volume_id": "c68ae7fb-0aa5-4a97-ab01-ed02c5b7e768",
@@ -36,33 +36,33 @@ pub struct CreateNativeBackupRequest {
 }
 
 /// The backup to create.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct NativeBackupInput {
     /// The volume to back up (required).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_id: Option<String>,
     /// The snapshot of the volume to read (required on this API).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_id: Option<String>,
     /// 1–64 letters, digits, `_` or `-`, not starting with `auto`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// At most 255 characters, without `<` or `>`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Accepted and ignored (the vendor reserves it).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub container: Option<serde_json::Value>,
     /// Accepted and ignored: the first backup of a volume is full, later ones incremental.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<bool>)]
     pub incremental: Option<serde_json::Value>,
     /// Back up a volume that is attached (in use). Default false.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force: Option<bool>,
     /// Accepted and ignored: the path names the project.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub project_id: Option<serde_json::Value>,
 }

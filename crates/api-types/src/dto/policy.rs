@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::tags::{TagInput, TagView};
 
 /// `POST /v2/{project_id}/backuppolicy`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
     "backup_policy_name": "policy_01",
     "scheduled_policy": {
@@ -26,17 +26,17 @@ pub struct CreatePolicyRequest {
     pub backup_policy_name: String,
     pub scheduled_policy: ScheduledPolicyInput,
     /// At most 10 tags with distinct keys.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<TagInput>>,
     /// `UTC±HH:mm`, the local time zone (DST included) that defines which local day a UTC
     /// start time falls on.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
 }
 
 /// `PUT /v2/{project_id}/backuppolicy/{policy_id}`: every field optional; what is given
 /// replaces what was stored, the rest is kept.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
     "backup_policy_name": "policy_01",
     "scheduled_policy": {
@@ -49,47 +49,47 @@ pub struct CreatePolicyRequest {
     "time_zone": "UTC+08:00"
 }))]
 pub struct UpdatePolicyRequest {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_policy_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_policy: Option<ScheduledPolicyInput>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
     /// Accepted and ignored (otcextensions always sends it); the path names the policy.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_policy_id: Option<serde_json::Value>,
 }
 
 /// The schedule and retention of a policy. On create `start_time`, `status`, one of
 /// `frequency` / `week_frequency` and one of `rentention_num` / `rentention_day` are required.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct ScheduledPolicyInput {
     /// Comma list of whole UTC hours, e.g. `22:00,00:00,02:00`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "12:00")]
     pub start_time: Option<String>,
     /// Back up every N days (1–14), on local days with `(day_of_month - 1) % N == 0`.
     /// Wins over `week_frequency` when both are given.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1, maximum = 14)]
     pub frequency: Option<i64>,
     /// Local week days to back up on: `SUN` … `SAT`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub week_frequency: Option<Vec<String>>,
     /// Keep the newest N automatic backups (2–14). Wins over `rentention_day`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 2, maximum = 14)]
     pub rentention_num: Option<i64>,
     /// Keep automatic backups for D days (2–99999); a fraction is rounded down.
-    #[serde(default, deserialize_with = "floored_integer")]
+    #[serde(default, deserialize_with = "floored_integer", skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 2, maximum = 99999)]
     pub rentention_day: Option<i64>,
     /// `Y` keeps the first backup of the current month.
-    #[serde(default, rename = "remain_first_backup_of_curMonth")]
+    #[serde(default, rename = "remain_first_backup_of_curMonth", skip_serializing_if = "Option::is_none")]
     #[schema(example = "N")]
     pub remain_first_backup_of_cur_month: Option<String>,
     /// `ON` or `OFF`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "ON")]
     pub status: Option<String>,
     /// Keys the API does not know. They are ignored, except the correctly spelled

@@ -7,6 +7,7 @@
 mod helpers;
 
 mod cloud;
+mod contracts;
 mod crash;
 mod errors;
 mod isolation;

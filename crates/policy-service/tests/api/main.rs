@@ -6,6 +6,7 @@
 mod helpers;
 
 mod auth;
+mod contracts;
 mod errors;
 mod events;
 mod openapi;

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod contracts;
 mod firing;
 mod openapi;
 mod policy_events;
