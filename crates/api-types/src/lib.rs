@@ -8,3 +8,4 @@ pub mod domain;
 pub mod dto;
 pub mod error;
 pub mod message;
+pub mod openapi;

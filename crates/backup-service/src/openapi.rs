@@ -3,11 +3,9 @@
 //! fails when the committed file differs. The service serves it at
 //! `/openapi/backup-service.json` with Swagger UI at `/docs/`.
 
+use api_types::openapi::TokenAuth;
 use api_types::{dto, error};
-use utoipa::{
-    Modify, OpenApi, ToSchema,
-    openapi::security::{ApiKey, ApiKeyValue, SecurityScheme},
-};
+use utoipa::{OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::routes::{cloud, jobs, native};
@@ -63,7 +61,7 @@ pub struct CinderFaultDoc {
         dto::QuotaSet,
         dto::QuotaResource,
     )),
-    modifiers(&TokenAuth),
+    modifiers(&TOKEN_AUTH),
     tags(
         (name = "Native backups", description = "OpenStack native backup API: create, show, list, delete, restore"),
         (name = "VBS backups", description = "VBS backup API: create and restore as jobs, quotas"),
@@ -72,19 +70,11 @@ pub struct CinderFaultDoc {
 )]
 pub struct ApiDoc;
 
-struct TokenAuth;
+const TOKEN_AUTH: TokenAuth = TokenAuth { refusal_schema };
 
-impl Modify for TokenAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "token",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
-                "X-Auth-Token",
-                "A token minted by `vbsctl token --project <id>`",
-            ))),
-        );
-    }
+/// The native (Cinder) paths refuse in the Cinder fault, the VBS ones in the `error` envelope.
+fn refusal_schema(path: &str) -> &'static str {
+    if path.contains("/backups") { "CinderFault" } else { "ErrorEnvelope" }
 }
 
 pub const DOCUMENT_PATH: &str = "/openapi/backup-service.json";

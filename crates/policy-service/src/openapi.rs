@@ -2,11 +2,9 @@
 //! `openapi/policy-service.json`; a test fails when the committed file differs. The service
 //! serves it at `/openapi/policy-service.json` with Swagger UI at `/docs/`.
 
+use api_types::openapi::TokenAuth;
 use api_types::{dto, error};
-use utoipa::{
-    Modify, OpenApi,
-    openapi::security::{ApiKey, ApiKeyValue, SecurityScheme},
-};
+use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::routes::{policies, resources, tags, versions};
@@ -37,7 +35,7 @@ use crate::routes::{policies, resources, tags, versions};
         tags::query::handler,
     ),
     components(schemas(error::ErrorEnvelope, error::ErrorBody, dto::TagInput, dto::TagFilter, dto::MatchInput)),
-    modifiers(&TokenAuth),
+    modifiers(&TOKEN_AUTH),
     tags(
         (name = "Backup policies", description = "Create, modify, list, delete and execute policies"),
         (name = "Backup policy resources", description = "The volumes a policy backs up"),
@@ -47,20 +45,7 @@ use crate::routes::{policies, resources, tags, versions};
 )]
 pub struct ApiDoc;
 
-struct TokenAuth;
-
-impl Modify for TokenAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "token",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
-                "X-Auth-Token",
-                "A token minted by `vbsctl token --project <id>`",
-            ))),
-        );
-    }
-}
+const TOKEN_AUTH: TokenAuth = TokenAuth::VBS;
 
 pub const DOCUMENT_PATH: &str = "/openapi/policy-service.json";
 

@@ -2,11 +2,9 @@
 //! `openapi/task-scheduler.json`; a test fails when the committed file differs. The service
 //! serves it at `/openapi/task-scheduler.json` with Swagger UI at `/docs/`.
 
+use api_types::openapi::TokenAuth;
 use api_types::{dto, error};
-use utoipa::{
-    Modify, OpenApi,
-    openapi::security::{ApiKey, ApiKeyValue, SecurityScheme},
-};
+use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::routes::tasks;
@@ -20,25 +18,12 @@ use crate::routes::tasks;
     ),
     paths(tasks::list::handler),
     components(schemas(error::ErrorEnvelope, error::ErrorBody, dto::SortDir, dto::SortKey)),
-    modifiers(&TokenAuth),
+    modifiers(&TOKEN_AUTH),
     tags((name = "Backup tasks", description = "The tasks a policy's schedule (or an execute request) created"))
 )]
 pub struct ApiDoc;
 
-struct TokenAuth;
-
-impl Modify for TokenAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "token",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
-                "X-Auth-Token",
-                "A token minted by `vbsctl token --project <id>`",
-            ))),
-        );
-    }
-}
+const TOKEN_AUTH: TokenAuth = TokenAuth::VBS;
 
 pub const DOCUMENT_PATH: &str = "/openapi/task-scheduler.json";
 

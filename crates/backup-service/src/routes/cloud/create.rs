@@ -99,14 +99,15 @@ fn parse(body: CreateCloudBackupRequest) -> Result<CreateParams, BackupError> {
 #[utoipa::path(
     post,
     path = "/v2/{project_id}/cloudbackups",
+    operation_id = "createCloudBackup",
     tag = "VBS backups",
     params(("project_id" = String, Path, description = "Project ID")),
     request_body = CreateCloudBackupRequest,
     responses(
         (status = 200, description = "The job creating the backup", body = JobIdResponse),
         (status = 400, description = "Invalid request, unknown volume, volume busy", body = ErrorEnvelope),
-        (status = 401, body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope),
+        (status = 401, description = "Missing, malformed or expired token", body = ErrorEnvelope),
+        (status = 403, description = "The token does not cover this project", body = ErrorEnvelope),
     ),
     security(("token" = []))
 )]

@@ -12,12 +12,13 @@ use crate::{error::VbsResult, routes::VbsAccess, startup::AppState, store};
 #[utoipa::path(
     get,
     path = "/v2/{project_id}/cloudbackups/quota",
+    operation_id = "showCloudBackupQuota",
     tag = "VBS backups",
     params(("project_id" = String, Path, description = "Project ID")),
     responses(
         (status = 200, description = "Quotas and usage", body = QuotaResponse),
-        (status = 401, body = ErrorEnvelope),
-        (status = 403, body = ErrorEnvelope),
+        (status = 401, description = "Missing, malformed or expired token", body = ErrorEnvelope),
+        (status = 403, description = "The token does not cover this project", body = ErrorEnvelope),
     ),
     security(("token" = []))
 )]

@@ -18,6 +18,7 @@ use crate::{
 #[utoipa::path(
     post,
     path = "/v2/{project_id}/cloudbackups/{backup_id}/restore",
+    operation_id = "restoreCloudBackup",
     tag = "VBS backups",
     params(
         ("project_id" = String, Path, description = "Project ID"),

@@ -55,6 +55,7 @@ fn view(job: JobRow) -> JobView {
 #[utoipa::path(
     get,
     path = "/v1/{project_id}/jobs/{job_id}",
+    operation_id = "showJob",
     tag = "Jobs",
     params(
         ("project_id" = String, Path, description = "Project ID"),

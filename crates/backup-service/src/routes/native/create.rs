@@ -119,6 +119,7 @@ fn parse(body: CreateNativeBackupRequest) -> Result<CreateParams, BackupError> {
 #[utoipa::path(
     post,
     path = "/v2/{project_id}/backups",
+    operation_id = "createNativeBackup",
     tag = "Native backups",
     params(("project_id" = String, Path, description = "Project ID")),
     request_body = CreateNativeBackupRequest,

@@ -18,6 +18,7 @@ use crate::{
 #[utoipa::path(
     delete,
     path = "/v2/{project_id}/backups/{backup_id}",
+    operation_id = "deleteNativeBackup",
     tag = "Native backups",
     params(
         ("project_id" = String, Path, description = "Project ID"),

@@ -143,6 +143,7 @@ fn next_link(req: &HttpRequest, base: &str, marker: Option<String>, limit: i64) 
 #[utoipa::path(
     get,
     path = "/v2/{project_id}/backups",
+    operation_id = "listNativeBackups",
     tag = "Native backups",
     params(("project_id" = String, Path, description = "Project ID"), BackupListQuery),
     responses(
@@ -173,6 +174,7 @@ pub async fn summary(
 #[utoipa::path(
     get,
     path = "/v2/{project_id}/backups/detail",
+    operation_id = "listNativeBackupsDetail",
     tag = "Native backups",
     params(("project_id" = String, Path, description = "Project ID"), BackupListQuery),
     responses(

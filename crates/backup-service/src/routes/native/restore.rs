@@ -51,6 +51,7 @@ pub async fn record_restore(
 #[utoipa::path(
     post,
     path = "/v3/{project_id}/native/backups/{backup_id}/restore",
+    operation_id = "restoreNativeBackup",
     tag = "Native backups",
     params(
         ("project_id" = String, Path, description = "Project ID"),

@@ -19,6 +19,7 @@ use crate::{
 #[utoipa::path(
     get,
     path = "/v3/{project_id}/native/backups/{backup_id}",
+    operation_id = "showNativeBackup",
     tag = "Native backups",
     params(
         ("project_id" = String, Path, description = "Project ID"),
@@ -27,8 +28,8 @@ use crate::{
     responses(
         (status = 200, description = "The backup", body = BackupDetailResponse),
         (status = 404, description = "No such backup in this project", body = CinderFaultDoc),
-        (status = 401, body = CinderFaultDoc),
-        (status = 403, body = CinderFaultDoc),
+        (status = 401, description = "Missing, malformed or expired token", body = CinderFaultDoc),
+        (status = 403, description = "The token does not cover this project", body = CinderFaultDoc),
     ),
     security(("token" = []))
 )]
