@@ -190,7 +190,7 @@ pub(crate) async fn run_gc(
     let mut protected_trash: Vec<String> = Vec::new();
     let mut purge_trash: Vec<String> = Vec::new();
     for id in &trash_manifests {
-        let young = trash_records.get(id).is_some_and(|t| now - *t <= grace_ms);
+        let young = trash_records.get(id).is_some_and(|t| now - *t < grace_ms);
         if young || live_parents.contains(id) {
             protected_trash.push(id.clone());
         } else {
@@ -257,7 +257,7 @@ pub(crate) async fn run_gc(
         if live.contains_key(&p.id) || retired.contains(&p.id) {
             continue;
         }
-        if live_owners.contains(&p.id.owner) || now - p.modified_ms <= grace_ms {
+        if live_owners.contains(&p.id.owner) || now - p.modified_ms < grace_ms {
             report.packs_protected += 1;
             continue;
         }
@@ -271,7 +271,7 @@ pub(crate) async fn run_gc(
         report.trash_purged += 1;
     }
     for (id, t) in &trash_records {
-        if !trash_manifests.contains(id) && now - *t > grace_ms {
+        if !trash_manifests.contains(id) && now - *t >= grace_ms {
             delete_quiet(store, &keys.trash_record(id)).await?;
         }
     }
