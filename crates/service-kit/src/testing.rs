@@ -1,6 +1,7 @@
-//! Test support shared by the services' integration tests: a TCP proxy in front of RabbitMQ
-//! that a test can cut and restore, to show that messages survive a broker outage without
-//! stopping the broker every other test is using.
+//! Test support shared by the services' integration tests: a [`Listener`] that reads one of the
+//! consumers' queues as the consumer would, and a TCP proxy in front of RabbitMQ that a test
+//! can cut and restore, to show that messages survive a broker outage without stopping the
+//! broker every other test is using. Failures panic: this is for tests only.
 
 use std::{
     net::SocketAddr,
@@ -8,13 +9,82 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
+    time::Duration,
 };
 
+use api_types::message::{Envelope, EnvelopeHead, Message};
+use futures_util::StreamExt;
+use lapin::{
+    Connection, ConnectionProperties,
+    options::{BasicAckOptions, BasicConsumeOptions},
+    types::FieldTable,
+};
 use tokio::{
     net::{TcpListener, TcpStream},
     sync::Mutex,
     task::JoinSet,
 };
+
+use crate::amqp::{AmqpConfig, Queue};
+
+/// Reads a queue of the test's AMQP namespace, acking what it reads.
+pub struct Listener {
+    _connection: Connection,
+    consumer: lapin::Consumer,
+}
+
+impl Listener {
+    /// Listens on one of the consumers' durable queues.
+    pub async fn new(amqp: &AmqpConfig, queue: Queue) -> Self {
+        Self::on_queue(amqp, &amqp.queue_name(queue)).await
+    }
+
+    /// Listens on the queue named `queue` (e.g. the dead-letter queue), declaring the topology
+    /// first so that it exists.
+    pub async fn on_queue(amqp: &AmqpConfig, queue: &str) -> Self {
+        let connection = Connection::connect(&amqp.url, ConnectionProperties::default())
+            .await
+            .expect("connect to RabbitMQ");
+        let channel = connection.create_channel().await.expect("open a channel");
+        crate::amqp::declare_topology(&channel, amqp).await.expect("declare the topology");
+        let consumer = channel
+            .basic_consume(queue.into(), "test".into(), BasicConsumeOptions::default(), FieldTable::default())
+            .await
+            .expect("consume");
+        Self { _connection: connection, consumer }
+    }
+
+    /// The next message body, or a panic after `wait`.
+    pub async fn next_raw(&mut self, wait: Duration) -> Vec<u8> {
+        let delivery = tokio::time::timeout(wait, self.consumer.next())
+            .await
+            .expect("no message arrived in time")
+            .expect("consumer ended")
+            .expect("delivery");
+        delivery.acker.ack(BasicAckOptions::default()).await.expect("ack");
+        delivery.data
+    }
+
+    /// The next message of type `M` within a minute, skipping messages of other types.
+    pub async fn next<M: Message>(&mut self) -> Envelope<M> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let body = self.next_raw(left).await;
+            let head: EnvelopeHead = serde_json::from_slice(&body).expect("an envelope");
+            if head.message_type == M::TYPE {
+                return Envelope::decode(&body).expect("a message of its type");
+            }
+        }
+    }
+
+    /// Asserts nothing more arrives within `wait`.
+    pub async fn assert_quiet(&mut self, wait: Duration) {
+        if let Ok(Some(Ok(d))) = tokio::time::timeout(wait, self.consumer.next()).await {
+            panic!("unexpected message: {}", String::from_utf8_lossy(&d.data));
+        }
+    }
+}
 
 /// A TCP forwarder to `upstream` that can be switched off (every connection dropped, new ones
 /// refused) and on again.

@@ -5,7 +5,7 @@ use std::{
 
 use api_types::{
     domain::{ProjectId, ResourceId},
-    message::{Envelope, EnvelopeHead, Message},
+    message::{Envelope, Message},
 };
 use backup_engine::Engine;
 use backup_service::{
@@ -14,14 +14,10 @@ use backup_service::{
     volumes::FileVolumes,
     worker::Maintenance,
 };
-use futures_util::StreamExt;
-use lapin::{
-    BasicProperties, Connection, ConnectionProperties,
-    options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions},
-    types::FieldTable,
-};
+use lapin::{BasicProperties, Connection, ConnectionProperties, options::BasicPublishOptions};
 use reqwest::Response;
 use serde_json::{Value, json};
+pub use service_kit::testing::Listener;
 use service_kit::{
     CancellationToken,
     amqp::{AmqpConfig, Queue},
@@ -461,55 +457,4 @@ pub async fn assert_error(res: Response, status: u16, code: &str) -> String {
     let message = body["error"]["message"].as_str().unwrap_or_default().to_owned();
     assert!(!message.is_empty(), "{body}");
     message
-}
-
-pub struct Listener {
-    _connection: Connection,
-    consumer: lapin::Consumer,
-}
-
-impl Listener {
-    pub async fn new(amqp: &AmqpConfig, queue: Queue) -> Self {
-        Self::on_queue(amqp, &amqp.queue_name(queue)).await
-    }
-
-    pub async fn on_queue(amqp: &AmqpConfig, queue: &str) -> Self {
-        let connection = Connection::connect(&amqp.url, ConnectionProperties::default()).await.unwrap();
-        let channel = connection.create_channel().await.unwrap();
-        service_kit::amqp::declare_topology(&channel, amqp).await.unwrap();
-        let consumer = channel
-            .basic_consume(queue.into(), "test".into(), BasicConsumeOptions::default(), FieldTable::default())
-            .await
-            .unwrap();
-        Self { _connection: connection, consumer }
-    }
-
-    pub async fn next_raw(&mut self, wait: Duration) -> Vec<u8> {
-        let delivery = tokio::time::timeout(wait, self.consumer.next())
-            .await
-            .expect("no message arrived in time")
-            .expect("consumer ended")
-            .unwrap();
-        delivery.acker.ack(BasicAckOptions::default()).await.unwrap();
-        delivery.data
-    }
-
-    /// The next message of type `M`, skipping others.
-    pub async fn next<M: Message>(&mut self) -> Envelope<M> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let body = self.next_raw(left).await;
-            let head: EnvelopeHead = serde_json::from_slice(&body).unwrap();
-            if head.message_type == M::TYPE {
-                return Envelope::decode(&body).unwrap();
-            }
-        }
-    }
-
-    pub async fn assert_quiet(&mut self, wait: Duration) {
-        if let Ok(Some(Ok(d))) = tokio::time::timeout(wait, self.consumer.next()).await {
-            panic!("unexpected message: {}", String::from_utf8_lossy(&d.data));
-        }
-    }
 }

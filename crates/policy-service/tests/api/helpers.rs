@@ -1,18 +1,10 @@
 use std::time::Duration;
 
-use api_types::{
-    domain::ProjectId,
-    message::{Envelope, EnvelopeHead, Message},
-};
-use futures_util::StreamExt;
-use lapin::{
-    Connection, ConnectionProperties,
-    options::{BasicAckOptions, BasicConsumeOptions},
-    types::FieldTable,
-};
+use api_types::domain::ProjectId;
 use policy_service::{Application, config::Settings};
 use reqwest::Response;
 use serde_json::{Value, json};
+pub use service_kit::testing::Listener;
 use service_kit::{
     amqp::{AmqpConfig, Queue},
     auth::TokenKeys,
@@ -182,58 +174,4 @@ pub async fn assert_error(res: Response, status: u16, code: &str) -> String {
     let message = body["error"]["message"].as_str().unwrap_or_default().to_owned();
     assert!(!message.is_empty(), "{body}");
     message
-}
-
-pub struct Listener {
-    _connection: Connection,
-    consumer: lapin::Consumer,
-}
-
-impl Listener {
-    pub async fn new(amqp: &AmqpConfig, queue: Queue) -> Self {
-        let connection = Connection::connect(&amqp.url, ConnectionProperties::default()).await.unwrap();
-        let channel = connection.create_channel().await.unwrap();
-        service_kit::amqp::declare_topology(&channel, amqp).await.unwrap();
-        let consumer = channel
-            .basic_consume(
-                amqp.queue_name(queue).as_str().into(),
-                "test".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        Self { _connection: connection, consumer }
-    }
-
-    /// The next message body, or a panic after `wait`.
-    pub async fn next_raw(&mut self, wait: Duration) -> Vec<u8> {
-        let delivery = tokio::time::timeout(wait, self.consumer.next())
-            .await
-            .expect("no message arrived in time")
-            .expect("consumer ended")
-            .unwrap();
-        delivery.acker.ack(BasicAckOptions::default()).await.unwrap();
-        delivery.data
-    }
-
-    /// The next message of type `M`, skipping messages of other types.
-    pub async fn next<M: Message>(&mut self) -> Envelope<M> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let body = self.next_raw(left).await;
-            let head: EnvelopeHead = serde_json::from_slice(&body).unwrap();
-            if head.message_type == M::TYPE {
-                return Envelope::decode(&body).unwrap();
-            }
-        }
-    }
-
-    /// Asserts nothing more arrives within `wait`.
-    pub async fn assert_quiet(&mut self, wait: Duration) {
-        if let Ok(Some(Ok(d))) = tokio::time::timeout(wait, self.consumer.next()).await {
-            panic!("unexpected message: {}", String::from_utf8_lossy(&d.data));
-        }
-    }
 }

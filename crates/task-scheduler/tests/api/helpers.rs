@@ -3,20 +3,15 @@ use std::{sync::Arc, time::Duration};
 use api_types::{
     domain::{ProjectId, ResourceId},
     message::{
-        Envelope, EnvelopeHead, Message, PolicyChange, PolicyChanged, PolicyExecute, PolicySnapshot,
-        RetentionRule, TaskOutcome, TaskStatus,
+        Envelope, Message, PolicyChange, PolicyChanged, PolicyExecute, PolicySnapshot, RetentionRule,
+        TaskOutcome, TaskStatus,
     },
 };
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use futures_util::StreamExt;
-use lapin::{
-    Connection, ConnectionProperties,
-    options::{BasicAckOptions, BasicConsumeOptions},
-    types::FieldTable,
-};
 use reqwest::Response;
 use serde_json::Value;
+pub use service_kit::testing::Listener;
 use service_kit::{
     amqp::{AmqpConfig, Broker, Outgoing, Queue},
     auth::TokenKeys,
@@ -325,11 +320,11 @@ impl TestApp {
     }
 
     pub async fn listener(&self, queue: Queue) -> Listener {
-        Listener::new(&self.amqp, &self.amqp.queue_name(queue)).await
+        Listener::new(&self.amqp, queue).await
     }
 
     pub async fn dead_letters(&self) -> Listener {
-        Listener::new(&self.amqp, &self.amqp.dead_letter_queue()).await
+        Listener::on_queue(&self.amqp, &self.amqp.dead_letter_queue()).await
     }
 }
 
@@ -346,58 +341,4 @@ pub async fn assert_error(res: Response, status: u16, code: &str) -> String {
     let message = body["error"]["message"].as_str().unwrap_or_default().to_owned();
     assert!(!message.is_empty(), "{body}");
     message
-}
-
-pub struct Listener {
-    _connection: Connection,
-    consumer: lapin::Consumer,
-}
-
-impl Listener {
-    pub async fn new(amqp: &AmqpConfig, queue_name: &str) -> Self {
-        let connection = Connection::connect(&amqp.url, ConnectionProperties::default()).await.unwrap();
-        let channel = connection.create_channel().await.unwrap();
-        service_kit::amqp::declare_topology(&channel, amqp).await.unwrap();
-        let consumer = channel
-            .basic_consume(
-                queue_name.into(),
-                "test".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        Self { _connection: connection, consumer }
-    }
-
-    /// The next message body, or a panic after `wait`.
-    pub async fn next_raw(&mut self, wait: Duration) -> Vec<u8> {
-        let delivery = tokio::time::timeout(wait, self.consumer.next())
-            .await
-            .expect("no message arrived in time")
-            .expect("consumer ended")
-            .unwrap();
-        delivery.acker.ack(BasicAckOptions::default()).await.unwrap();
-        delivery.data
-    }
-
-    /// The next message of type `M`, skipping messages of other types.
-    pub async fn next<M: Message>(&mut self) -> Envelope<M> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let body = self.next_raw(left).await;
-            let head: EnvelopeHead = serde_json::from_slice(&body).unwrap();
-            if head.message_type == M::TYPE {
-                return Envelope::decode(&body).unwrap();
-            }
-        }
-    }
-
-    /// Asserts nothing more arrives within `wait`.
-    pub async fn assert_quiet(&mut self, wait: Duration) {
-        if let Ok(Some(Ok(d))) = tokio::time::timeout(wait, self.consumer.next()).await {
-            panic!("unexpected message: {}", String::from_utf8_lossy(&d.data));
-        }
-    }
 }
