@@ -1,19 +1,19 @@
 //! Building and running the service: database, migrations, the HTTP API and/or the workers,
 //! and the outbox relay (both roles write messages).
 
-use std::{net::TcpListener, sync::Arc};
+use std::sync::Arc;
 
-use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
+use actix_web::{dev::Server, web};
 use anyhow::Context;
 use backup_engine::Engine;
-use diesel::{Connection, PgConnection};
+use diesel::PgConnection;
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use service_kit::{
     CancellationToken,
     amqp::Broker,
     auth::TokenKeys,
     db::{self, Migrations, PgPool},
-    http::{Cinder, JsonLimit, envelope_errors, fallback, query_config, request_span},
+    http::Cinder,
     outbox::Relay,
 };
 use tokio::sync::Notify;
@@ -47,9 +47,7 @@ impl AppState {
         F: FnOnce(&mut PgConnection) -> Result<T, BackupError> + Send + 'static,
         T: Send + 'static,
     {
-        let out = db::run(&self.pool, move |conn| conn.transaction(f)).await?;
-        self.wake_relay.notify_one();
-        Ok(out)
+        db::write_and_wake(&self.pool, &self.wake_relay, f).await
     }
 
     /// Runs read-only work.
@@ -129,23 +127,10 @@ impl Application {
                 quotas: settings.quotas,
                 wake_relay: wake,
             });
-            let listener =
-                TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
-            let port = listener.local_addr()?.port();
-            let server = HttpServer::new(move || {
-                App::new()
-                    .app_data(state.clone())
-                    .app_data(keys.clone())
-                    .app_data(JsonLimit::default())
-                    .app_data(query_config::<Cinder>())
-                    .configure(routes::configure)
-                    .default_service(web::to(fallback::<Cinder>))
-                    .wrap(from_fn(envelope_errors::<Cinder, _>))
-                    .wrap(from_fn(request_span))
-            })
-            .listen(listener)?
-            .shutdown_timeout(10)
-            .run();
+            let (server, port) = service_kit::http::server::<Cinder>(&settings.bind, move |cfg| {
+                cfg.app_data(state.clone()).app_data(keys.clone());
+                routes::configure(cfg);
+            })?;
             tracing::info!(port, "backup-service API listening");
             (Some(server), Some(port))
         } else {

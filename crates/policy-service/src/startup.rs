@@ -1,17 +1,17 @@
 //! Building and running the service: database, migrations, HTTP server and outbox relay.
 
-use std::{net::TcpListener, sync::Arc};
+use std::sync::Arc;
 
-use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
+use actix_web::{dev::Server, web};
 use anyhow::Context;
-use diesel::{Connection, PgConnection};
+use diesel::PgConnection;
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use service_kit::{
     CancellationToken,
     amqp::Broker,
     auth::TokenKeys,
     db::{self, Migrations, PgPool},
-    http::{JsonLimit, Vbs, envelope_errors, fallback, query_config, request_span},
+    http::Vbs,
     outbox::Relay,
 };
 use tokio::sync::Notify;
@@ -44,9 +44,7 @@ impl AppState {
         F: FnOnce(&mut PgConnection) -> Result<T, PolicyError> + Send + 'static,
         T: Send + 'static,
     {
-        let out = db::run(&self.pool, move |conn| conn.transaction(f)).await?;
-        self.wake_relay.notify_one();
-        Ok(out)
+        db::write_and_wake(&self.pool, &self.wake_relay, f).await
     }
 
     /// Runs read-only work.
@@ -97,23 +95,10 @@ impl Application {
         });
         let keys = web::Data::new(keys);
 
-        let listener =
-            TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
-        let port = listener.local_addr()?.port();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .app_data(keys.clone())
-                .app_data(JsonLimit::default())
-                .app_data(query_config::<Vbs>())
-                .configure(routes::configure)
-                .default_service(web::to(fallback::<Vbs>))
-                .wrap(from_fn(envelope_errors::<Vbs, _>))
-                .wrap(from_fn(request_span))
-        })
-        .listen(listener)?
-        .shutdown_timeout(10)
-        .run();
+        let (server, port) = service_kit::http::server::<Vbs>(&settings.bind, move |cfg| {
+            cfg.app_data(state.clone()).app_data(keys.clone());
+            routes::configure(cfg);
+        })?;
         tracing::info!(port, "policy-service listening");
         Ok(Self { server, port, pool, relay, shutdown: CancellationToken::new() })
     }

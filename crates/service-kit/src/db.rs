@@ -147,6 +147,21 @@ where
     .map_err(DbError::from)?
 }
 
+/// Runs `f` in one transaction on a pool connection and, once it committed, wakes the outbox
+/// relay (`wake_relay`) so that the messages the transaction wrote go out at once rather than at
+/// the relay's next poll. What handlers of a service with an outbox call for every change.
+pub async fn write_and_wake<T, E, F>(pool: &PgPool, wake_relay: &tokio::sync::Notify, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+{
+    use diesel::Connection as _;
+    let out = run(pool, move |conn| conn.transaction(f)).await?;
+    wake_relay.notify_one();
+    Ok(out)
+}
+
 /// A throw-away database for one test, dropped when the guard is.
 pub struct TestDatabase {
     pub url: String,

@@ -1,9 +1,9 @@
 //! Building and running the service: database, migrations, HTTP server, outbox relay, the two
 //! consumers and the tick loop.
 
-use std::{net::TcpListener, sync::Arc};
+use std::sync::Arc;
 
-use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
+use actix_web::{dev::Server, web};
 use anyhow::Context;
 use diesel::PgConnection;
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
@@ -12,7 +12,7 @@ use service_kit::{
     amqp::Broker,
     auth::TokenKeys,
     db::{self, Migrations, PgPool},
-    http::{JsonLimit, Vbs, envelope_errors, fallback, query_config, request_span},
+    http::Vbs,
     outbox::Relay,
 };
 use tokio::sync::Notify;
@@ -89,23 +89,10 @@ impl Application {
         let state = web::Data::new(AppState { pool, max_page_size: settings.max_page_size });
         let keys = web::Data::new(keys);
 
-        let listener =
-            TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
-        let port = listener.local_addr()?.port();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .app_data(keys.clone())
-                .app_data(JsonLimit::default())
-                .app_data(query_config::<Vbs>())
-                .configure(routes::configure)
-                .default_service(web::to(fallback::<Vbs>))
-                .wrap(from_fn(envelope_errors::<Vbs, _>))
-                .wrap(from_fn(request_span))
-        })
-        .listen(listener)?
-        .shutdown_timeout(10)
-        .run();
+        let (server, port) = service_kit::http::server::<Vbs>(&settings.bind, move |cfg| {
+            cfg.app_data(state.clone()).app_data(keys.clone());
+            routes::configure(cfg);
+        })?;
         tracing::info!(port, "task-scheduler listening");
         Ok(Self {
             server,
