@@ -28,6 +28,7 @@ use tokio::task::JoinSet;
 use crate::error::{EngineError, Result};
 use crate::format::{
     BlockRef, Codec, ManifestEncoder, ManifestEntry, ManifestFooter, ManifestHeader, PackBuilder, PackId,
+    block_checksum,
 };
 use crate::keys::{ProjectKeys, nonce, validate_id};
 use crate::storeio::{
@@ -47,8 +48,16 @@ struct Batch {
 
 enum BlockOut {
     Zero,
+    /// The parent's reference, with this block's checksum.
     Reuse(BlockRef),
-    New { hash: [u8; 32], codec: Codec, raw_len: u32, start: usize, len: usize },
+    New {
+        hash: [u8; 32],
+        check: u64,
+        codec: Codec,
+        raw_len: u32,
+        start: usize,
+        len: usize,
+    },
 }
 
 struct Processed {
@@ -416,12 +425,15 @@ fn process_batch(
             continue;
         }
         let hash = *blake3::hash(block).as_bytes();
+        // Every entry gets the checksum restores verify, also one reused from a parent
+        // written before manifests had checksums.
+        let check = block_checksum(block);
         let raw_len = block.len() as u32;
         if let Some(Some(p)) = batch.parent.get(i)
             && p.hash == hash
             && p.raw_len == raw_len
         {
-            blocks.push(BlockOut::Reuse(*p));
+            blocks.push(BlockOut::Reuse(BlockRef { check: Some(check), ..*p }));
             continue;
         }
         scratch.clear();
@@ -439,7 +451,7 @@ fn process_batch(
                 Codec::Raw
             }
         };
-        blocks.push(BlockOut::New { hash, codec, raw_len, start, len: payload.len() - start });
+        blocks.push(BlockOut::New { hash, check, codec, raw_len, start, len: payload.len() - start });
     }
     Ok(Processed { seq: batch.seq, bytes: batch.data.len() as u64, blocks, payload })
 }
@@ -472,16 +484,19 @@ impl Writer<'_> {
                     self.cache.insert(r);
                     Some(r)
                 }
-                BlockOut::New { hash, codec, raw_len, start, len } => {
+                BlockOut::New { hash, check, codec, raw_len, start, len } => {
                     if let Some(r) = self.cache.get(&hash, raw_len) {
                         self.footer.blocks_reused += 1;
-                        Some(r)
+                        Some(BlockRef { check: Some(check), ..r })
                     } else {
                         let data = p
                             .payload
                             .get(start..start + len)
                             .ok_or_else(|| EngineError::Pipeline("payload bounds".into()))?;
-                        let r = self.add_to_pack(hash, codec, raw_len, data).await?;
+                        let r = BlockRef {
+                            check: Some(check),
+                            ..self.add_to_pack(hash, codec, raw_len, data).await?
+                        };
                         self.footer.blocks_new += 1;
                         self.footer.payload_bytes += len as u64;
                         self.cache.insert(r);
@@ -568,6 +583,7 @@ mod tests {
             stored_len: 1,
             raw_len: 1,
             codec: Codec::Raw,
+            check: None,
         };
         c.insert(r(1));
         c.insert(r(2));

@@ -9,8 +9,11 @@
 
 use crate::error::{EngineError, Result};
 
-/// Format version written by this crate.
+/// Pack format version written by this crate.
 pub const FORMAT_VERSION: u8 = 1;
+/// Manifest format version written by this crate. Version 2 adds an XXH3-64 checksum of the
+/// plaintext to block entries; version 1 manifests (no checksums) are still read.
+pub const MANIFEST_VERSION: u8 = 2;
 
 const PACK_MAGIC: &[u8; 8] = b"VBSPACK1";
 const PACK_TRAILER_MAGIC: &[u8; 8] = b"VBSPIDX1";
@@ -28,6 +31,8 @@ pub const PACK_TRAILER_LEN: usize = 8 + 4 + 32 + 8;
 pub const MANIFEST_CHUNK_ENTRIES: usize = 4096;
 const MAX_CHUNK_ENTRIES: u32 = 1 << 20;
 const REF_LEN: usize = 32 + 16 + 4 + 4 + 4 + 4 + 1;
+/// Longest encoded entry: tag + reference + checksum.
+const MAX_ENTRY_LEN: usize = 1 + REF_LEN + 8;
 const MAX_HEADER_LEN: u32 = 64 * 1024;
 
 /// Identifies a pack: the owner tag of the backup attempt (or GC run) that wrote it, and its
@@ -96,6 +101,25 @@ pub struct BlockRef {
     pub raw_len: u32,
     /// Payload encoding.
     pub codec: Codec,
+    /// XXH3-64 of the plaintext block: what a restore checks (a tenth of BLAKE3's cost). `None`
+    /// in manifests written before format version 2, and in pack-level references.
+    pub check: Option<u64>,
+}
+
+/// XXH3-64 of a plaintext block, as stored in [`BlockRef::check`].
+pub fn block_checksum(data: &[u8]) -> u64 {
+    twox_hash::XxHash3_64::oneshot(data)
+}
+
+/// What a decoder checks of a block's plaintext.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Nothing: only structural errors (lengths, zstd) are detected.
+    None,
+    /// The XXH3-64 checksum where the manifest has one, otherwise BLAKE3 (restore).
+    Fast,
+    /// BLAKE3 (the content address) and the checksum where present (verify, GC).
+    Full,
 }
 
 /// One manifest entry per block, in offset order: `None` is an all-zero block.
@@ -189,7 +213,7 @@ impl PackBuilder {
             .map_err(|_| EngineError::InvalidInput("too many blocks in pack".into()))?;
         self.buf.extend_from_slice(payload);
         self.index.push(PackIndexEntry { hash, offset, stored_len, raw_len, codec });
-        Ok(BlockRef { hash, pack: self.id, index, offset, stored_len, raw_len, codec })
+        Ok(BlockRef { hash, pack: self.id, index, offset, stored_len, raw_len, codec, check: None })
     }
 
     /// Appends index and trailer and returns the finished object bytes.
@@ -265,17 +289,38 @@ pub fn parse_pack(what: &str, id: PackId, data: &[u8]) -> Result<Vec<PackIndexEn
     Ok(out)
 }
 
-/// Decodes one stored payload into `out` (cleared first) and checks its BLAKE3.
+/// Decodes one stored payload into `out` (cleared first) and checks it as `check` says.
 pub fn decode_block(
     decompressor: &mut zstd::bulk::Decompressor<'_>,
     r: &BlockRef,
     payload: &[u8],
     out: &mut Vec<u8>,
-    check_hash: bool,
+    check: Check,
 ) -> std::result::Result<(), String> {
     out.clear();
     out.resize(r.raw_len as usize, 0);
-    decode_block_into(decompressor, r, payload, out, check_hash)
+    decode_block_into(decompressor, r, payload, out, check)
+}
+
+/// Checks a block's plaintext against its reference.
+pub fn check_block(r: &BlockRef, plain: &[u8], check: Check) -> std::result::Result<(), String> {
+    let checksum_ok = |c: u64| block_checksum(plain) == c;
+    match (check, r.check) {
+        (Check::None, _) => Ok(()),
+        (Check::Fast, Some(c)) => checksum_ok(c).then_some(()).ok_or_else(|| "XXH3 checksum mismatch".into()),
+        (Check::Fast, None) | (Check::Full, None) => {
+            (blake3::hash(plain).as_bytes() == &r.hash).then_some(()).ok_or_else(|| "BLAKE3 mismatch".into())
+        }
+        (Check::Full, Some(c)) => {
+            if blake3::hash(plain).as_bytes() != &r.hash {
+                Err("BLAKE3 mismatch".into())
+            } else if !checksum_ok(c) {
+                Err("XXH3 checksum mismatch".into())
+            } else {
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Decodes one stored payload into `out`, which must be exactly `raw_len` long (restore
@@ -285,7 +330,7 @@ pub fn decode_block_into(
     r: &BlockRef,
     payload: &[u8],
     out: &mut [u8],
-    check_hash: bool,
+    check: Check,
 ) -> std::result::Result<(), String> {
     if payload.len() != r.stored_len as usize {
         return Err(format!("payload length {} != {}", payload.len(), r.stored_len));
@@ -307,10 +352,7 @@ pub fn decode_block_into(
             }
         }
     }
-    if check_hash && blake3::hash(out).as_bytes() != &r.hash {
-        return Err("BLAKE3 mismatch".into());
-    }
-    Ok(())
+    check_block(r, out, check)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -377,7 +419,7 @@ fn encode_ref(out: &mut Vec<u8>, e: &ManifestEntry) {
     match e {
         None => out.push(0),
         Some(r) => {
-            out.push(1);
+            out.push(if r.check.is_some() { 2 } else { 1 });
             out.extend_from_slice(&r.hash);
             out.extend_from_slice(&r.pack.to_bytes());
             out.extend_from_slice(&r.index.to_le_bytes());
@@ -385,6 +427,9 @@ fn encode_ref(out: &mut Vec<u8>, e: &ManifestEntry) {
             out.extend_from_slice(&r.stored_len.to_le_bytes());
             out.extend_from_slice(&r.raw_len.to_le_bytes());
             out.push(r.codec.to_byte());
+            if let Some(c) = r.check {
+                out.extend_from_slice(&c.to_le_bytes());
+            }
         }
     }
 }
@@ -395,8 +440,9 @@ fn encode_ref(out: &mut Vec<u8>, e: &ManifestEntry) {
 /// footer (7 × u64) | BLAKE3 of everything before (32)`. Header: block_size u32, volume_len
 /// u64, created u64, project, backup id, has_parent u8, parent (strings are u32 length +
 /// UTF-8). A chunk is `entry_count u32 | compressed_len u32 | zstd frame (with checksum)` of
-/// entries; an entry is `0` (zero block) or `1` + hash(32) + pack id(16) + index, offset,
-/// stored_len, raw_len (u32 each) + codec(u8).
+/// entries; an entry is `0` (zero block), `1` + hash(32) + pack id(16) + index, offset,
+/// stored_len, raw_len (u32 each) + codec(u8), or (version 2) `2` + the same + the XXH3-64 of
+/// the plaintext (u64).
 ///
 /// Output accumulates in an internal buffer that the caller drains with [`Self::take_output`],
 /// so memory is one chunk plus whatever the caller has not drained yet.
@@ -430,7 +476,7 @@ impl ManifestEncoder {
         }
         let mut out = Vec::with_capacity(64 * 1024);
         out.extend_from_slice(MANIFEST_MAGIC);
-        out.push(FORMAT_VERSION);
+        out.push(MANIFEST_VERSION);
         out.extend_from_slice(&(h.len() as u32).to_le_bytes());
         out.extend_from_slice(&h);
         let mut hasher = blake3::Hasher::new();
@@ -438,7 +484,7 @@ impl ManifestEncoder {
         Ok(Self {
             out,
             hasher,
-            pending: Vec::with_capacity(MANIFEST_CHUNK_ENTRIES * (REF_LEN + 1)),
+            pending: Vec::with_capacity(MANIFEST_CHUNK_ENTRIES * MAX_ENTRY_LEN),
             pending_count: 0,
             written: 0,
             compressor,
@@ -547,6 +593,7 @@ pub struct ManifestDecoder {
     state: DecState,
     hasher: blake3::Hasher,
     header: Option<ManifestHeader>,
+    version: u8,
     seen: u64,
     decompressor: zstd::bulk::Decompressor<'static>,
 }
@@ -561,6 +608,7 @@ impl ManifestDecoder {
             state: DecState::Header,
             hasher: blake3::Hasher::new(),
             header: None,
+            version: 0,
             seen: 0,
             decompressor: zstd::bulk::Decompressor::new()
                 .map_err(|e| EngineError::Pipeline(format!("zstd init: {e}")))?,
@@ -623,8 +671,9 @@ impl ManifestDecoder {
         if &a[..8] != MANIFEST_MAGIC {
             return Err(self.bad("bad manifest magic"));
         }
-        if a[8] != FORMAT_VERSION {
-            return Err(self.bad(format!("unsupported manifest version {}", a[8])));
+        let version = a[8];
+        if !(1..=MANIFEST_VERSION).contains(&version) {
+            return Err(self.bad(format!("unsupported manifest version {version}")));
         }
         let hlen = le32(&a[9..13]);
         if hlen > MAX_HEADER_LEN {
@@ -639,6 +688,7 @@ impl ManifestDecoder {
             return Err(self.bad("block size 0"));
         }
         self.consume(total);
+        self.version = version;
         self.header = Some(header.clone());
         self.state = DecState::Chunks;
         Ok(ManifestEvent::Header(header))
@@ -663,7 +713,7 @@ impl ManifestDecoder {
             return Ok(ManifestEvent::NeedMore);
         }
         let clen = le32(&a[4..8]) as usize;
-        if count > MAX_CHUNK_ENTRIES || clen > (MAX_CHUNK_ENTRIES as usize) * (REF_LEN + 1) {
+        if count > MAX_CHUNK_ENTRIES || clen > (MAX_CHUNK_ENTRIES as usize) * MAX_ENTRY_LEN {
             return Err(self.bad("chunk too large"));
         }
         if self.seen + count as u64 > expected {
@@ -672,7 +722,7 @@ impl ManifestDecoder {
         if a.len() < 8 + clen {
             return Ok(ManifestEvent::NeedMore);
         }
-        let cap = count as usize * (REF_LEN + 1);
+        let cap = count as usize * MAX_ENTRY_LEN;
         let start = self.pos + 8;
         let raw = self
             .decompressor
@@ -694,10 +744,20 @@ impl ManifestDecoder {
             p += 1;
             match tag {
                 0 => out.push(None),
-                1 => {
+                1 | 2 => {
+                    if tag == 2 && self.version < 2 {
+                        return Err(self.bad("checksummed entry in a version 1 manifest"));
+                    }
                     let e =
                         raw.get(p..p + REF_LEN).ok_or_else(|| self.bad("chunk shorter than its count"))?;
                     p += REF_LEN;
+                    let check = if tag == 2 {
+                        let c = raw.get(p..p + 8).ok_or_else(|| self.bad("chunk shorter than its count"))?;
+                        p += 8;
+                        Some(le64(c))
+                    } else {
+                        None
+                    };
                     let mut hash = [0u8; 32];
                     hash.copy_from_slice(&e[..32]);
                     let r = BlockRef {
@@ -708,6 +768,7 @@ impl ManifestDecoder {
                         stored_len: le32(&e[56..60]),
                         raw_len: le32(&e[60..64]),
                         codec: Codec::from_byte(e[64]).ok_or_else(|| self.bad("unknown codec"))?,
+                        check,
                     };
                     let expect = header.raw_len_of(self.seen + out.len() as u64);
                     if r.raw_len != expect {
@@ -843,6 +904,25 @@ pub fn parse_manifest_head(what: &str, head: &[u8]) -> Result<ManifestHeader> {
     }
 }
 
+/// Re-encodes a manifest the way format version 1 wrote it (no checksums), for tests of
+/// backups written before version 2.
+#[cfg(test)]
+pub(crate) fn reencode_as_version_1(data: &[u8]) -> Result<Vec<u8>> {
+    let (h, entries, f) = decode_manifest_bytes("manifest", data)?;
+    let mut enc = ManifestEncoder::new(&h)?;
+    let mut out = Vec::new();
+    for e in entries {
+        enc.push(&e.map(|r| BlockRef { check: None, ..r }))?;
+        out.extend(enc.take_output());
+    }
+    out.extend(enc.finish(&f)?);
+    out[8] = 1;
+    let n = out.len() - 32;
+    let digest = *blake3::hash(&out[..n]).as_bytes();
+    out[n..].copy_from_slice(&digest);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -877,6 +957,7 @@ mod tests {
                 32u32..,
                 any::<u32>(),
                 any::<bool>(),
+                any::<Option<u64>>(),
             )),
             n,
         )
@@ -884,7 +965,7 @@ mod tests {
             v.into_iter()
                 .enumerate()
                 .map(|(i, o)| {
-                    o.map(|(hash, owner, seq, index, offset, stored_len, z)| BlockRef {
+                    o.map(|(hash, owner, seq, index, offset, stored_len, z, check)| BlockRef {
                         hash,
                         pack: PackId { owner, seq },
                         index,
@@ -892,6 +973,7 @@ mod tests {
                         stored_len,
                         raw_len: h.raw_len_of(i as u64),
                         codec: if z { Codec::Zstd } else { Codec::Raw },
+                        check,
                     })
                 })
                 .collect()
@@ -996,5 +1078,94 @@ mod tests {
         bad[n - PACK_TRAILER_LEN - 1] ^= 1;
         assert!(parse_pack("p", id, &bad).is_err());
         Ok(())
+    }
+
+    /// A manifest as format version 1 wrote it: version byte 1, trailing BLAKE3 over the rest.
+    fn as_version_1(mut bytes: Vec<u8>) -> Vec<u8> {
+        bytes[8] = 1;
+        let n = bytes.len() - 32;
+        let digest = *blake3::hash(&bytes[..n]).as_bytes();
+        bytes[n..].copy_from_slice(&digest);
+        bytes
+    }
+
+    fn small_manifest(check: Option<u64>) -> (ManifestHeader, Vec<ManifestEntry>) {
+        let h = ManifestHeader {
+            project: "p1".into(),
+            backup_id: "b1".into(),
+            parent: None,
+            block_size: 4,
+            volume_len: 10,
+            created_unix: 1,
+        };
+        let r = |i: u32, raw_len: u32| BlockRef {
+            hash: [i as u8; 32],
+            pack: PackId { owner: 1, seq: 2 },
+            index: i,
+            offset: 64 + i,
+            stored_len: raw_len,
+            raw_len,
+            codec: Codec::Raw,
+            check,
+        };
+        (h, vec![Some(r(0, 4)), None, Some(r(2, 2))])
+    }
+
+    #[test]
+    fn version_1_manifests_still_decode() -> Result<()> {
+        let (h, entries) = small_manifest(Some(7));
+        let v2 = encode(&h, &entries, &ManifestFooter::default());
+        assert_eq!(v2[8], MANIFEST_VERSION);
+        let v1 = reencode_as_version_1(&v2)?;
+        assert_eq!(v1[8], 1);
+        let (h1, e1, _) = decode_manifest_bytes("m", &v1)?;
+        let (_, unchecked) = small_manifest(None);
+        assert_eq!((h1, e1), (h, unchecked));
+        // A checksummed entry cannot appear in a version 1 manifest.
+        let (h, entries) = small_manifest(Some(7));
+        let v1 = as_version_1(encode(&h, &entries, &ManifestFooter::default()));
+        let err = decode_manifest_bytes("m", &v1).expect_err("tag 2 in version 1");
+        assert!(err.to_string().contains("version 1"), "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn block_checksum_is_standard_xxh3_64() {
+        // Reference values of XXH3-64 with seed 0 (the manifest format depends on them).
+        assert_eq!(block_checksum(b""), 0x2D06_8005_38D3_94C2);
+        let long: Vec<u8> = (0..65536u32).map(|i| (i % 251) as u8).collect();
+        assert_eq!(block_checksum(&long), block_checksum(&long.clone()));
+        assert_ne!(block_checksum(&long), block_checksum(&long[1..]));
+    }
+
+    #[test]
+    fn checks_catch_what_they_cover() {
+        let plain = b"some block data".to_vec();
+        let good = BlockRef {
+            hash: *blake3::hash(&plain).as_bytes(),
+            pack: PackId { owner: 1, seq: 1 },
+            index: 0,
+            offset: 32,
+            stored_len: plain.len() as u32,
+            raw_len: plain.len() as u32,
+            codec: Codec::Raw,
+            check: Some(block_checksum(&plain)),
+        };
+        let mut damaged = plain.clone();
+        damaged[3] ^= 0x10;
+        for mode in [Check::Fast, Check::Full] {
+            assert_eq!(check_block(&good, &plain, mode), Ok(()));
+            assert!(check_block(&good, &damaged, mode).is_err(), "{mode:?}");
+        }
+        assert_eq!(check_block(&good, &damaged, Check::None), Ok(()));
+        // Fast trusts the checksum, Full also the content address.
+        let wrong_hash = BlockRef { hash: [0; 32], ..good };
+        assert_eq!(check_block(&wrong_hash, &plain, Check::Fast), Ok(()));
+        assert_eq!(check_block(&wrong_hash, &plain, Check::Full), Err("BLAKE3 mismatch".into()));
+        // Without a checksum (version 1), Fast falls back to BLAKE3.
+        let v1 = BlockRef { check: None, ..good };
+        assert_eq!(check_block(&v1, &damaged, Check::Fast), Err("BLAKE3 mismatch".into()));
+        let wrong_sum = BlockRef { check: Some(1), ..good };
+        assert_eq!(check_block(&wrong_sum, &plain, Check::Full), Err("XXH3 checksum mismatch".into()));
     }
 }

@@ -38,8 +38,8 @@ use tokio::task::JoinSet;
 
 use crate::error::{EngineError, Result};
 use crate::format::{
-    BlockRef, ManifestEncoder, PACK_HEADER_LEN, PACK_INDEX_ENTRY_LEN, PACK_TRAILER_LEN, PackBuilder, PackId,
-    decode_block, parse_pack,
+    BlockRef, Check, ManifestEncoder, PACK_HEADER_LEN, PACK_INDEX_ENTRY_LEN, PACK_TRAILER_LEN, PackBuilder,
+    PackId, decode_block, parse_pack,
 };
 use crate::keys::{ProjectKeys, nonce, validate_id};
 use crate::storeio::{
@@ -373,9 +373,10 @@ async fn repack(
                 stored_len: e.stored_len,
                 raw_len: e.raw_len,
                 codec: e.codec,
+                check: None,
             };
             let payload = &data[e.offset as usize..(e.offset + e.stored_len) as usize];
-            if decode_block(&mut dec, &r, payload, &mut scratch, true).is_err() {
+            if decode_block(&mut dec, &r, payload, &mut scratch, Check::Full).is_err() {
                 intact = false;
                 break;
             }
@@ -496,7 +497,9 @@ async fn rewrite_manifest(
     let result: Result<()> = async {
         while let Some(chunk) = r.next_chunk().await? {
             for e in chunk {
-                let e = e.map(|b| moved.get(&(b.pack, b.index)).copied().unwrap_or(b));
+                // The copy keeps the block's checksum (a pack-level reference has none).
+                let e =
+                    e.map(|b| moved.get(&(b.pack, b.index)).map_or(b, |n| BlockRef { check: b.check, ..*n }));
                 enc.push(&e)?;
             }
             if enc.output_len() >= 1024 * 1024 {

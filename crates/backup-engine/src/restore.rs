@@ -20,7 +20,9 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::sync::mpsc;
 
 use crate::error::{EngineError, Result};
-use crate::format::{BlockRef, Codec, ManifestHeader, PackId, decode_block, decode_block_into};
+use crate::format::{
+    BlockRef, Check, Codec, ManifestHeader, PackId, check_block, decode_block, decode_block_into,
+};
 use crate::keys::{ProjectKeys, validate_id};
 use crate::storeio::{ManifestReader, ReadLease};
 use crate::types::{EngineConfig, Progress, RestoreOptions, RestoreStats, VerifyReport};
@@ -431,7 +433,7 @@ async fn restore_inner(
             .map_err(|e| EngineError::Pipeline(format!("spawn writer: {e}")))?
     };
     let c = Arc::clone(&counters);
-    let check_hash = opts.verify_blocks;
+    let check = if opts.verify_blocks { Check::Fast } else { Check::None };
     let decode_pool = BufferPool::new(config.max_fetch_size, 2 * config.worker_threads() + WRITE_QUEUE);
     let process =
         Arc::new(move |job: Job, data: std::result::Result<Bytes, object_store::Error>| -> Result<()> {
@@ -441,7 +443,7 @@ async fn restore_inner(
                     let data = data?;
                     c.fetched.fetch_add(data.len() as u64, Ordering::Relaxed);
                     c.blocks.fetch_add(blocks.len() as u64, Ordering::Relaxed);
-                    decode_runs(pack, start, raw, &blocks, &data, check_hash, &decode_pool)?
+                    decode_runs(pack, start, raw, &blocks, &data, check, &decode_pool)?
                 }
             };
             wtx.send(w).map_err(|_| EngineError::Pipeline("restore writer stopped".into()))
@@ -456,6 +458,12 @@ async fn restore_inner(
     // A writer error is the root cause of a "writer stopped" pipeline error: report it first.
     written??;
     run?;
+    if opts.flush {
+        let name = target.to_path_buf();
+        tokio::task::spawn_blocking(move || file.sync_data().map_err(|e| EngineError::io(&name, e)))
+            .await
+            .map_err(|e| EngineError::Pipeline(format!("flush task: {e}")))??;
+    }
     let blocks_total = header_block_count(volume_len, bs);
     let blocks_written = counters.blocks.load(Ordering::Relaxed);
     // Skipped zero blocks count as done for progress.
@@ -507,7 +515,7 @@ fn decode_runs(
     raw: u64,
     blocks: &[(u64, BlockRef)],
     data: &Bytes,
-    check_hash: bool,
+    check: Check,
     pool: &Arc<BufferPool>,
 ) -> Result<Write> {
     let mut dec = zstd::bulk::Decompressor::new().map_err(|e| EngineError::Pipeline(format!("zstd: {e}")))?;
@@ -526,9 +534,7 @@ fn decode_runs(
             if r.stored_len != r.raw_len {
                 return Err(corrupt("raw block length mismatch".into()));
             }
-            if check_hash && blake3::hash(payload).as_bytes() != &r.hash {
-                return Err(corrupt("BLAKE3 mismatch".into()));
-            }
+            check_block(r, payload, check).map_err(corrupt)?;
             // Extend the previous shared run when this block follows it in both places.
             if let Some((o, PendingRun::Shared(b))) = runs.last_mut()
                 && *o + b.len() as u64 == *off
@@ -547,7 +553,7 @@ fn decode_runs(
             // Only when a job decodes more than max_fetch_size, which the planner never plans.
             buf.buf.resize(end.max(raw as usize), 0);
         }
-        decode_block_into(&mut dec, r, payload, &mut buf.buf[pos..end], check_hash).map_err(corrupt)?;
+        decode_block_into(&mut dec, r, payload, &mut buf.buf[pos..end], check).map_err(corrupt)?;
         match runs.last_mut() {
             Some((o, PendingRun::Owned(range))) if range.end == pos && *o + range.len() as u64 == *off => {
                 range.end = end;
@@ -661,7 +667,7 @@ async fn verify_inner(
                         let s = (r.offset - start) as usize;
                         let good = data
                             .get(s..s + r.stored_len as usize)
-                            .map(|p| decode_block(&mut dec, r, p, &mut out, true).is_ok())
+                            .map(|p| decode_block(&mut dec, r, p, &mut out, Check::Full).is_ok())
                             .unwrap_or(false);
                         if good {
                             ok += 1;
@@ -686,4 +692,92 @@ async fn verify_inner(
     report.first_bad_offsets.sort_unstable();
     report.zero_blocks = total.saturating_sub(report.ok_blocks + report.bad_blocks);
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use object_store::PutPayload;
+    use object_store::memory::InMemory;
+
+    use crate::format::reencode_as_version_1;
+    use crate::storeio::ManifestReader;
+    use crate::{BackupRequest, Engine, EngineConfig, EngineError, RestoreOptions};
+
+    use super::*;
+
+    const P: &str = "p1";
+
+    fn image(len: usize) -> Vec<u8> {
+        // Random, zero and repetitive regions, and a length that is not a multiple of 64 KiB.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        (0..len)
+            .map(|i| match (i / 65536) % 3 {
+                0 => {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                }
+                1 => 0,
+                _ => b"backup "[i % 7],
+            })
+            .collect()
+    }
+
+    async fn checks(store: &Arc<dyn ObjectStore>, id: &str) -> (usize, usize) {
+        let keys = ProjectKeys::new("vbs", P).expect("keys");
+        let mut r =
+            ManifestReader::open(store, &keys.manifest(id), P, || EngineError::BackupNotFound(id.into()))
+                .await
+                .expect("manifest");
+        let (mut with, mut without) = (0, 0);
+        while let Some(chunk) = r.next_chunk().await.expect("chunk") {
+            for b in chunk.iter().flatten() {
+                if b.check.is_some() { with += 1 } else { without += 1 }
+            }
+        }
+        (with, without)
+    }
+
+    /// Backups written before manifests carried checksums (format version 1) still restore
+    /// (checked by BLAKE3), and an incremental on top of one gets a checksum for every block.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn version_1_backups_restore_and_serve_as_parents() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let e = Engine::new(Arc::clone(&store), EngineConfig::default()).expect("engine");
+        let mut img = image(1_000_003);
+        let src = dir.path().join("disk");
+        std::fs::write(&src, &img).expect("write");
+        let req = |id: &'static str, parent| BackupRequest {
+            project: P,
+            backup_id: id,
+            source: &src,
+            parent,
+            progress: None,
+        };
+        e.backup(req("b1", None)).await.expect("backup");
+        let (with, without) = checks(&store, "b1").await;
+        assert!(with > 0 && without == 0, "{with} {without}");
+
+        let keys = ProjectKeys::new("vbs", P).expect("keys");
+        let v2 = store.get(&keys.manifest("b1")).await.expect("get").bytes().await.expect("bytes");
+        let v1 = reencode_as_version_1(&v2).expect("re-encode");
+        store.put(&keys.manifest("b1"), PutPayload::from(v1)).await.expect("put");
+        assert_eq!(checks(&store, "b1").await, (0, with));
+
+        let target = dir.path().join("target");
+        std::fs::write(&target, vec![0u8; img.len()]).expect("target");
+        e.restore(P, "b1", &target, RestoreOptions::default()).await.expect("restore v1");
+        assert!(std::fs::read(&target).expect("read") == img);
+
+        img[10_000] ^= 1;
+        std::fs::write(&src, &img).expect("write");
+        e.backup(req("b2", Some("b1"))).await.expect("incremental");
+        assert_eq!(checks(&store, "b2").await, (with, 0));
+        std::fs::write(&target, vec![0u8; img.len()]).expect("target");
+        e.restore(P, "b2", &target, RestoreOptions::default()).await.expect("restore v2");
+        assert!(std::fs::read(&target).expect("read") == img);
+        assert!(e.verify(P, "b2").await.expect("verify").is_ok());
+    }
 }

@@ -181,17 +181,21 @@ pub struct RestoreOptions {
     /// Write zero blocks explicitly. Leave off for a fresh (zeroed or sparse) target volume;
     /// turn on when the target may hold old data.
     pub write_zeros: bool,
-    /// Check every block's BLAKE3 while restoring (default on). Costs ~20% of restore CPU;
-    /// turning it off still detects damaged compressed blocks (zstd fails) but not damaged
-    /// raw ones.
+    /// Check every block while restoring (default on): against the manifest's XXH3-64
+    /// checksum of the plaintext, or its BLAKE3 for backups written before manifests had
+    /// checksums. Turning it off still detects damaged compressed blocks (zstd fails) but not
+    /// damaged raw ones. [`crate::Engine::verify`] checks BLAKE3 and the checksum.
     pub verify_blocks: bool,
+    /// Flush the target to stable storage (`fdatasync`) before the restore reports success
+    /// (default on): a host crash after a successful restore must not lose the data.
+    pub flush: bool,
     /// Updated as the restore proceeds.
     pub progress: Option<Progress>,
 }
 
 impl Default for RestoreOptions {
     fn default() -> Self {
-        Self { write_zeros: false, verify_blocks: true, progress: None }
+        Self { write_zeros: false, verify_blocks: true, flush: true, progress: None }
     }
 }
 

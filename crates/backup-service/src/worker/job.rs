@@ -665,7 +665,7 @@ async fn restore(inner: &Inner, job: &JobRow, progress: Progress) -> Result<Done
         Ok::<_, Failure>((v, zeros))
     })
     .await??;
-    let opts = RestoreOptions { write_zeros, verify_blocks: true, progress: Some(progress) };
+    let opts = RestoreOptions { write_zeros, verify_blocks: true, flush: true, progress: Some(progress) };
     inner
         .engine
         .restore(&job.project_id, &backup_id.to_string(), &target.disk, opts)
