@@ -86,7 +86,7 @@ pub fn ensure_database(url: &str) -> anyhow::Result<()> {
     if PgConnection::establish(url).is_ok() {
         return Ok(());
     }
-    let mut admin = PgConnection::establish(&format!("{server}/postgres"))
+    let mut admin = PgConnection::establish(&format!("{server}/postgres{}", url_params(url)))
         .with_context(|| format!("connecting to {}/postgres", redact(&server)))?;
     match diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut admin) {
         Ok(_) => Ok(()),
@@ -114,6 +114,12 @@ fn split_database(url: &str) -> anyhow::Result<(String, String)> {
         "database name {name:?} must be letters, digits, _ or -"
     );
     Ok((server.to_owned(), name.to_owned()))
+}
+
+/// The `?params` part of a database URL (empty when there is none), to carry options such as
+/// `sslmode` over to the URLs derived from it.
+fn url_params(url: &str) -> &str {
+    url.find('?').map_or("", |i| &url[i..])
 }
 
 /// Hides a password in a URL before it reaches a log or an error message.
@@ -166,23 +172,25 @@ where
 pub struct TestDatabase {
     pub url: String,
     server: String,
+    params: String,
     name: String,
 }
 
 impl TestDatabase {
-    /// Creates `<prefix>_<random>` on the server of `base_url`.
+    /// Creates `<prefix>_<random>` on the server of `base_url`, with `base_url`'s parameters.
     pub fn create(base_url: &str, prefix: &str) -> anyhow::Result<Self> {
         let (server, _) = split_database(base_url)?;
+        let params = url_params(base_url).to_owned();
         let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
-        let url = format!("{server}/{name}");
+        let url = format!("{server}/{name}{params}");
         ensure_database(&url)?;
-        Ok(Self { url, server, name })
+        Ok(Self { url, server, params, name })
     }
 }
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres", self.server)) {
+        if let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres{}", self.server, self.params)) {
             let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
                 .execute(&mut admin);
         }
@@ -199,6 +207,8 @@ mod tests {
         assert_eq!((s.as_str(), n.as_str()), ("postgres://u:pw@host:5432", "vbs_policy"));
         assert!(split_database("postgres://host:5432/").is_err());
         assert!(split_database("postgres://host/a;drop").is_err());
+        assert_eq!(url_params("postgres://h/db?sslmode=disable"), "?sslmode=disable");
+        assert_eq!(url_params("postgres://h/db"), "");
         assert_eq!(redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("postgres://h/db"), "postgres://h/db");
     }

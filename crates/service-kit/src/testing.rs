@@ -27,6 +27,20 @@ use tokio::{
 
 use crate::amqp::{AmqpConfig, Queue};
 
+/// The PostgreSQL server tests create their databases on: `VBS_TEST_DATABASE_URL`, by
+/// default the local server without TLS. With TLS, libpq uses OpenSSL, and OpenSSL 3 tears
+/// itself down in an `atexit` handler while the connection pools' threads may still use it: a
+/// test process then passes and dies with "double free or corruption" on its way out.
+pub fn database_url() -> String {
+    std::env::var("VBS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into())
+}
+
+/// The RabbitMQ broker of the tests: `VBS_TEST_AMQP_URL`, by default the local one.
+pub fn amqp_url() -> String {
+    std::env::var("VBS_TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
 /// Reads a queue of the test's AMQP namespace, acking what it reads.
 pub struct Listener {
     _connection: Connection,

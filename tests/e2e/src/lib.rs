@@ -80,10 +80,8 @@ impl Stack {
 
     async fn spawn(topology: Topology) -> anyhow::Result<Self> {
         let dir = TempDir::new("vbs-e2e")?;
-        let base_db = std::env::var("VBS_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let amqp = std::env::var("VBS_TEST_AMQP_URL")
-            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+        let base_db = service_kit::testing::database_url();
+        let amqp = service_kit::testing::amqp_url();
         let policy_db = TestDatabase::create(&base_db, "vbs_e2e_policy")?;
         let scheduler_db = TestDatabase::create(&base_db, "vbs_e2e_scheduler")?;
         let backup_db = TestDatabase::create(&base_db, "vbs_e2e_backup")?;

@@ -29,14 +29,7 @@ use sha2::{Digest, Sha256};
 pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 pub const MIB: usize = 1024 * 1024;
 
-pub fn database_url() -> String {
-    std::env::var("VBS_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-pub fn amqp_url() -> String {
-    std::env::var("VBS_TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
+pub use service_kit::testing::{amqp_url, database_url};
 
 /// Logs go to the test output when `TEST_LOG` is set (`TEST_LOG=1 cargo test … -- --nocapture`).
 fn init_logging() {

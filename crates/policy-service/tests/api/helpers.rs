@@ -13,14 +13,7 @@ use service_kit::{
 
 pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 
-pub fn database_url() -> String {
-    std::env::var("VBS_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-pub fn amqp_url() -> String {
-    std::env::var("VBS_TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
+pub use service_kit::testing::{amqp_url, database_url};
 
 pub struct TestApp {
     pub address: String,
