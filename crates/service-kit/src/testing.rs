@@ -92,6 +92,22 @@ impl Listener {
         }
     }
 
+    /// The next message of type `message_type` that `wanted` accepts, as raw JSON (for
+    /// contract tests, which check the wire form), skipping others; 20 s per message at most.
+    pub async fn next_json(
+        &mut self,
+        message_type: &str,
+        wanted: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        loop {
+            let raw = self.next_raw(Duration::from_secs(20)).await;
+            let message: serde_json::Value = serde_json::from_slice(&raw).expect("a JSON message");
+            if message["message_type"] == message_type && wanted(&message) {
+                return message;
+            }
+        }
+    }
+
     /// Asserts nothing more arrives within `wait`.
     pub async fn assert_quiet(&mut self, wait: Duration) {
         if let Ok(Some(Ok(d))) = tokio::time::timeout(wait, self.consumer.next()).await {

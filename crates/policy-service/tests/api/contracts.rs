@@ -2,8 +2,6 @@
 //! relies on, produced by the real service (HTTP request in, message out of the outbox onto the
 //! broker), and the HTTP pact of `vbsctl` (create, modify, list) replayed against the real API.
 
-use std::time::Duration;
-
 use contract_testing::{Callback, PROJECT};
 use serde_json::{Value, json};
 use service_kit::amqp::Queue;
@@ -24,16 +22,6 @@ fn weekly_policy(name: &str) -> Value {
         "tags": [{"key": "team", "value": "db"}],
         "time_zone": "UTC+02:00"
     })
-}
-
-async fn next_message(listener: &mut Listener, message_type: &str, wanted: impl Fn(&Value) -> bool) -> Value {
-    loop {
-        let raw = listener.next_raw(Duration::from_secs(20)).await;
-        let message: Value = serde_json::from_slice(&raw).unwrap();
-        if message["message_type"] == message_type && wanted(&message) {
-            return message;
-        }
-    }
 }
 
 /// Makes the real service announce what `description` says, through its API.
@@ -65,19 +53,18 @@ async fn produce(app: &TestApp, events: &mut Listener, description: &str) -> any
                 )
                 .await;
             anyhow::ensure!(res.status() == 200, "associate: {}", res.status());
-            next_message(events, "policy.changed", |m| of_policy(m) && m["payload"]["version"] == 2).await
+            events.next_json("policy.changed", |m| of_policy(m) && m["payload"]["version"] == 2).await
         }
-        d if d.contains("every few days") => next_message(events, "policy.changed", of_policy).await,
+        d if d.contains("every few days") => events.next_json("policy.changed", of_policy).await,
         d if d.contains("deleted") => {
             let res = app.delete(&format!("/backuppolicy/{id}")).await;
             anyhow::ensure!(res.status() == 204, "delete: {}", res.status());
-            next_message(events, "policy.changed", |m| of_policy(m) && m["payload"]["change"] == "deleted")
-                .await
+            events.next_json("policy.changed", |m| of_policy(m) && m["payload"]["change"] == "deleted").await
         }
         d if d.contains("executed") => {
             let res = app.post(&format!("/backuppolicy/{id}/action"), &json!({})).await;
             anyhow::ensure!(res.status() == 204, "execute: {}", res.status());
-            next_message(events, "policy.execute", of_policy).await
+            events.next_json("policy.execute", of_policy).await
         }
         d => anyhow::bail!("no way to produce {d:?}"),
     };

@@ -4,8 +4,6 @@
 //! `backup.requested` pact of backup-service and the HTTP pact of `vbsctl` (the task query)
 //! against its real code.
 
-use std::time::Duration;
-
 use api_types::{
     domain::ResourceId,
     message::{PolicyExecute, RetentionRule, TaskOutcome},
@@ -266,16 +264,6 @@ async fn consumes_the_task_status_messages_of_backup_service() {
 }
 
 /// The next message of `message_type` on `listener` for which `wanted` holds, as produced.
-async fn next_message(listener: &mut Listener, message_type: &str, wanted: impl Fn(&Value) -> bool) -> Value {
-    loop {
-        let raw = listener.next_raw(Duration::from_secs(20)).await;
-        let message: Value = serde_json::from_slice(&raw).unwrap();
-        if message["message_type"] == message_type && wanted(&message) {
-            return message;
-        }
-    }
-}
-
 /// Makes the real scheduler request a backup: a policy with one volume, executed now.
 async fn produce_backup_request(
     app: &TestApp,
@@ -294,7 +282,7 @@ async fn produce_backup_request(
     let applied = apply_policy_event(&app.scheduler, &app.execute(policy, 1)).await?;
     anyhow::ensure!(matches!(applied, Applied::Done(_)), "{applied:?}");
     let key = policy.to_string();
-    Ok(next_message(requests, "backup.requested", |m| m["payload"]["policy_id"] == key.as_str()).await)
+    Ok(requests.next_json("backup.requested", |m| m["payload"]["policy_id"] == key.as_str()).await)
 }
 
 #[tokio::test]
