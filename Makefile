@@ -36,10 +36,11 @@ lint: ## rustfmt --check and clippy with warnings as errors
 
 .PHONY: openapi
 openapi: ## Regenerate the committed OpenAPI documents
-	cargo run -q -p vbsctl -- openapi policy-service > openapi/policy-service.json
-	cargo run -q -p vbsctl -- openapi task-scheduler > openapi/task-scheduler.json
-	cargo run -q -p vbsctl -- openapi backup-service > openapi/backup-service.json
-	cargo run -q -p vbsctl -- openapi gateway > openapi/vbs.json
+	@# Each document goes to a temporary file first: an interrupted run never truncates one.
+	for doc in policy-service task-scheduler backup-service gateway; do \
+		out=openapi/$$doc.json; [ $$doc = gateway ] && out=openapi/vbs.json; \
+		cargo run -q -p vbsctl -- openapi $$doc > $$out.tmp && mv $$out.tmp $$out || { rm -f $$out.tmp; exit 1; }; \
+	done
 
 .PHONY: check-types-crate
 check-types-crate: ## api-types must not depend on diesel, actix or lapin
