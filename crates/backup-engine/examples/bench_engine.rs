@@ -19,7 +19,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -568,5 +568,4 @@ fn main() {
     println!("engine peak RSS = {:.0} MiB (target <= 256)", peak as f64 / 1024.0);
     println!("restore sha256 match: {restore_ok}");
     let _ = std::io::stdout().flush();
-    let _ = BufWriter::new(std::io::sink());
 }

@@ -48,8 +48,11 @@ struct Batch {
 
 enum BlockOut {
     Zero,
-    /// The parent's reference, with this block's checksum.
-    Reuse(BlockRef),
+    /// The parent's reference; `check` is this block's checksum (the parent may predate them).
+    Reuse {
+        parent: BlockRef,
+        check: u64,
+    },
     New {
         hash: [u8; 32],
         check: u64,
@@ -425,15 +428,13 @@ fn process_batch(
             continue;
         }
         let hash = *blake3::hash(block).as_bytes();
-        // Every entry gets the checksum restores verify, also one reused from a parent
-        // written before manifests had checksums.
         let check = block_checksum(block);
         let raw_len = block.len() as u32;
         if let Some(Some(p)) = batch.parent.get(i)
             && p.hash == hash
             && p.raw_len == raw_len
         {
-            blocks.push(BlockOut::Reuse(BlockRef { check: Some(check), ..*p }));
+            blocks.push(BlockOut::Reuse { parent: *p, check });
             continue;
         }
         scratch.clear();
@@ -479,32 +480,30 @@ impl Writer<'_> {
                     self.footer.blocks_zero += 1;
                     None
                 }
-                BlockOut::Reuse(r) => {
+                BlockOut::Reuse { parent, check } => {
                     self.footer.blocks_reused += 1;
-                    self.cache.insert(r);
-                    Some(r)
+                    self.cache.insert(parent);
+                    Some((parent, check))
                 }
                 BlockOut::New { hash, check, codec, raw_len, start, len } => {
                     if let Some(r) = self.cache.get(&hash, raw_len) {
                         self.footer.blocks_reused += 1;
-                        Some(BlockRef { check: Some(check), ..r })
+                        Some((r, check))
                     } else {
                         let data = p
                             .payload
                             .get(start..start + len)
                             .ok_or_else(|| EngineError::Pipeline("payload bounds".into()))?;
-                        let r = BlockRef {
-                            check: Some(check),
-                            ..self.add_to_pack(hash, codec, raw_len, data).await?
-                        };
+                        let r = self.add_to_pack(hash, codec, raw_len, data).await?;
                         self.footer.blocks_new += 1;
                         self.footer.payload_bytes += len as u64;
                         self.cache.insert(r);
-                        Some(r)
+                        Some((r, check))
                     }
                 }
             };
-            enc.push(&entry)?;
+            // Every entry gets the checksum restores verify, whatever reference it reuses.
+            enc.push(&entry.map(|(r, check)| BlockRef { check: Some(check), ..r }))?;
         }
         Ok(())
     }
