@@ -1,0 +1,70 @@
+//! Write stage: one thread does every positional write of a restore. Concurrent pwrite()s to
+//! one file serialise on the inode lock in the kernel (and spin there, burning the CPU that
+//! decoding needs), so decoding is parallel and writing is not.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path as FsPath;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::decode::Write;
+use crate::error::{EngineError, Result};
+use crate::types::Progress;
+
+/// What a restore fetched and wrote, shared by its decoders and its writer.
+#[derive(Default)]
+pub(super) struct RestoreCounters {
+    pub(super) written: AtomicU64,
+    pub(super) fetched: AtomicU64,
+    pub(super) blocks: AtomicU64,
+}
+
+/// Starts the writer thread; it ends when every sender of `rx` is gone or a write fails.
+pub(super) fn spawn_writer(
+    file: Arc<File>,
+    target: &FsPath,
+    rx: crossbeam_channel::Receiver<Write>,
+    progress: Progress,
+    counters: Arc<RestoreCounters>,
+) -> Result<std::thread::JoinHandle<Result<()>>> {
+    let name = target.display().to_string();
+    std::thread::Builder::new()
+        .name("vbs-restore-write".into())
+        .spawn(move || write_loop(&file, &name, rx, &progress, &counters))
+        .map_err(|e| EngineError::Pipeline(format!("spawn writer: {e}")))
+}
+
+fn write_loop(
+    file: &File,
+    name: &str,
+    rx: crossbeam_channel::Receiver<Write>,
+    progress: &Progress,
+    c: &RestoreCounters,
+) -> Result<()> {
+    let io = |e| EngineError::Io { path: name.to_string(), source: e };
+    let zeros = vec![0u8; 1024 * 1024];
+    while let Ok(w) = rx.recv() {
+        match w {
+            Write::Runs(runs) => {
+                for (off, run) in runs {
+                    let buf = run.bytes();
+                    file.write_all_at(buf, off).map_err(io)?;
+                    c.written.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                    progress.add(buf.len() as u64);
+                }
+            }
+            Write::Zeros { offset, len } => {
+                let mut done = 0u64;
+                while done < len {
+                    let n = (len - done).min(zeros.len() as u64) as usize;
+                    file.write_all_at(&zeros[..n], offset + done).map_err(io)?;
+                    done += n as u64;
+                }
+                c.written.fetch_add(len, Ordering::Relaxed);
+                progress.add(len);
+            }
+        }
+    }
+    Ok(())
+}
