@@ -35,12 +35,8 @@ lint: ## rustfmt --check and clippy with warnings as errors
 	cargo clippy --workspace --all-targets -- -D warnings
 
 .PHONY: openapi
-openapi: ## Regenerate the committed OpenAPI documents
-	@# Each document goes to a temporary file first: an interrupted run never truncates one.
-	for doc in policy-service task-scheduler backup-service gateway; do \
-		out=openapi/$$doc.json; [ $$doc = gateway ] && out=openapi/vbs.json; \
-		cargo run -q -p vbsctl -- openapi $$doc > $$out.tmp && mv $$out.tmp $$out || { rm -f $$out.tmp; exit 1; }; \
-	done
+openapi: ## Regenerate the committed OpenAPI documents (cargo xtask openapi)
+	cargo xtask openapi
 
 .PHONY: check-types-crate
 check-types-crate: ## api-types must not depend on diesel, actix or lapin

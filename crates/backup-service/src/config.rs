@@ -5,6 +5,7 @@ use std::{path::PathBuf, str::FromStr, time::Duration};
 use service_kit::{
     amqp::AmqpConfig,
     config::{parse_or, var_or},
+    db::DatabaseSettings,
 };
 
 /// A duration in seconds, fractions allowed (`0.5`).
@@ -136,12 +137,8 @@ pub struct Settings {
     pub role: Role,
     /// `VBS_BACKUP_BIND`.
     pub bind: String,
-    /// `VBS_BACKUP_DATABASE_URL`.
-    pub database_url: String,
-    /// `VBS_DB_POOL_SIZE`.
-    pub db_pool_size: u32,
-    /// `VBS_CREATE_DATABASE`.
-    pub create_database: bool,
+    /// `VBS_BACKUP_DATABASE_URL`, `VBS_DB_POOL_SIZE`, `VBS_CREATE_DATABASE`.
+    pub database: DatabaseSettings,
     pub amqp: AmqpConfig,
     /// `VBS_PUBLIC_URL`: the base URL clients use, for links.
     pub public_url: Option<String>,
@@ -161,9 +158,10 @@ impl Settings {
         Ok(Self {
             role: parse_or("VBS_BACKUP_ROLE", Role::All)?,
             bind: var_or("VBS_BACKUP_BIND", "127.0.0.1:8082"),
-            database_url: var_or("VBS_BACKUP_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/vbs_backup"),
-            db_pool_size: parse_or("VBS_DB_POOL_SIZE", 10)?,
-            create_database: parse_or("VBS_CREATE_DATABASE", true)?,
+            database: DatabaseSettings::from_env(
+                "VBS_BACKUP_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/vbs_backup",
+            )?,
             amqp: AmqpConfig::from_env(),
             public_url: std::env::var("VBS_PUBLIC_URL").ok().filter(|s| !s.is_empty()),
             volumes_root: PathBuf::from(var_or("VBS_VOLUMES_ROOT", "data/volumes")),

@@ -7,9 +7,9 @@
 //! the [`VbsBackup`] flavor. Handlers return `Result<_, ApiError<F>>` with the flavor of their
 //! endpoint, and the same failure carries the same vendor code in both.
 //!
-//! Validation messages name the field and the rule. Unexpected failures are logged here, once,
-//! with their cause chain; the client only learns that an internal error happened. A database
-//! that cannot be reached is a 503, which clients retry.
+//! Validation messages name the field and the rule. The database being down (503, which
+//! clients retry) and unexpected failures are [`InternalError`]s, logged once and answered
+//! without their cause.
 
 use std::marker::PhantomData;
 
@@ -20,6 +20,7 @@ use api_types::{
 };
 use service_kit::{
     db::DbError,
+    error::InternalError,
     http::{Cinder, Flavor, Rejection},
 };
 
@@ -80,33 +81,17 @@ pub enum BackupError {
     BackupQuota { used: i64, quota: i64 },
     #[error("the project's backups take {used} of its {quota} GiB")]
     CapacityQuota { used: i64, quota: i64 },
-    #[error("the database is unavailable")]
-    Unavailable(#[source] DbError),
     #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
+    Internal(#[from] InternalError),
 }
 
-impl From<DbError> for BackupError {
-    fn from(e: DbError) -> Self {
-        match e {
-            DbError::Pool(_) => Self::Unavailable(e),
-            other => Self::Unexpected(other.into()),
-        }
-    }
-}
-
-impl From<diesel::result::Error> for BackupError {
-    fn from(e: diesel::result::Error) -> Self {
-        Self::Unexpected(e.into())
-    }
-}
+service_kit::internal_error_conversions!(BackupError);
 
 impl BackupError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BackupNotFound(_) | Self::JobNotFound(_) => StatusCode::NOT_FOUND,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal(e) => e.status(),
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -126,23 +111,7 @@ impl BackupError {
             Self::BackupStatus { .. } => vb::BACKUP_UNAVAILABLE,
             Self::BackupQuota { .. } => vb::BACKUP_QUOTA,
             Self::CapacityQuota { .. } => vb::CAPACITY_QUOTA,
-            Self::Unavailable(_) => F::code(Rejection::Unavailable),
-            Self::Unexpected(_) => F::code(Rejection::Internal),
-        }
-    }
-
-    /// The message a client sees; unexpected causes are logged, not shown.
-    fn public_message(&self) -> String {
-        match self {
-            Self::Unavailable(e) => {
-                tracing::error!(error = %e, "database unavailable");
-                Rejection::Unavailable.default_message().to_owned()
-            }
-            Self::Unexpected(e) => {
-                tracing::error!(error = ?e, "unexpected error");
-                Rejection::Internal.default_message().to_owned()
-            }
-            other => other.to_string(),
+            Self::Internal(e) => F::code(e.rejection()),
         }
     }
 }
@@ -183,7 +152,10 @@ impl<F: Flavor> ResponseError for ApiError<F> {
     }
 
     fn error_response(&self) -> HttpResponse {
-        F::respond(self.error.status(), self.error.code::<F>(), &self.error.public_message())
+        match &self.error {
+            BackupError::Internal(e) => e.respond::<F>(),
+            other => F::respond(other.status(), other.code::<F>(), &other.to_string()),
+        }
     }
 }
 
@@ -215,7 +187,7 @@ mod tests {
         let (s, v) = body::<VbsBackup>(BackupError::BackupInProgress("v".into()));
         assert_eq!(s, 400);
         assert_eq!(v["error"]["code"], "VolumeBackup.0013");
-        let (s, v) = body::<VbsBackup>(BackupError::Unexpected(anyhow::anyhow!("secret cause")));
+        let (s, v) = body::<VbsBackup>(anyhow::anyhow!("secret cause").into());
         assert_eq!(s, 500);
         assert!(!v.to_string().contains("secret"));
     }

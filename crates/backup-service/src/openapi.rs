@@ -5,8 +5,8 @@
 
 use api_types::openapi::TokenAuth;
 use api_types::{dto, error};
+use service_kit::openapi::Document;
 use utoipa::{OpenApi, ToSchema};
-use utoipa_swagger_ui::SwaggerUi;
 
 use crate::routes::{cloud, jobs, native};
 
@@ -79,13 +79,6 @@ fn refusal_schema(path: &str) -> &'static str {
 
 pub const DOCUMENT_PATH: &str = "/openapi/backup-service.json";
 
-/// The document as committed: pretty JSON with a trailing newline.
-pub fn document_json() -> String {
-    let mut json = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
-    json.push('\n');
-    json
-}
-
-pub fn swagger_ui() -> SwaggerUi {
-    SwaggerUi::new("/docs/{_:.*}").url(DOCUMENT_PATH, ApiDoc::openapi())
+pub fn document() -> Document {
+    Document::new(DOCUMENT_PATH, ApiDoc::openapi())
 }

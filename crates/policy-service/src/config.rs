@@ -3,18 +3,15 @@
 use service_kit::{
     amqp::AmqpConfig,
     config::{parse_or, var_or},
+    db::DatabaseSettings,
 };
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// `VBS_POLICY_BIND`: the listening address.
     pub bind: String,
-    /// `VBS_POLICY_DATABASE_URL`.
-    pub database_url: String,
-    /// `VBS_DB_POOL_SIZE`.
-    pub db_pool_size: u32,
-    /// `VBS_CREATE_DATABASE`: create the database at start when missing.
-    pub create_database: bool,
+    /// `VBS_POLICY_DATABASE_URL`, `VBS_DB_POOL_SIZE`, `VBS_CREATE_DATABASE`.
+    pub database: DatabaseSettings,
     pub amqp: AmqpConfig,
     /// `VBS_MAX_POLICIES_PER_PROJECT` (the vendor's limit is 10).
     pub max_policies_per_project: i64,
@@ -29,9 +26,10 @@ impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
         Ok(Self {
             bind: var_or("VBS_POLICY_BIND", "127.0.0.1:8083"),
-            database_url: var_or("VBS_POLICY_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/vbs_policy"),
-            db_pool_size: parse_or("VBS_DB_POOL_SIZE", 10)?,
-            create_database: parse_or("VBS_CREATE_DATABASE", true)?,
+            database: DatabaseSettings::from_env(
+                "VBS_POLICY_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/vbs_policy",
+            )?,
             amqp: AmqpConfig::from_env(),
             max_policies_per_project: parse_or("VBS_MAX_POLICIES_PER_PROJECT", 10)?,
             max_volumes_per_policy: parse_or("VBS_MAX_VOLUMES_PER_POLICY", 200)?,

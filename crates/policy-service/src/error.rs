@@ -1,16 +1,51 @@
 //! The policy API's errors and how they reach the client.
 //!
 //! Every failure becomes `{"error":{"code":"AutoBackup.XXXX","message":…}}` with the vendor's
-//! code where it has one. Validation messages name the field and the rule; unexpected failures
-//! are logged here, once, with their cause chain, and the client only learns that an internal
-//! error happened. A database that cannot be reached is a 503, which clients retry.
+//! code where it has one ([`PolicyApi`] holds the field → code table, used both for fields that
+//! fail to deserialize and for validation errors). Validation messages name the field and the
+//! rule; the database being down and unexpected failures are [`InternalError`]s, logged once
+//! and answered without their cause.
 
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 use api_types::{domain::ValidationError, error::codes::auto_backup as ab};
 use service_kit::{
-    db::DbError,
+    error::InternalError,
     http::{Flavor, Rejection, Vbs},
 };
+
+/// The VBS envelope with the policy API's field codes.
+pub struct PolicyApi;
+
+impl Flavor for PolicyApi {
+    fn code(rejection: Rejection) -> &'static str {
+        Vbs::code(rejection)
+    }
+
+    fn field_code(field: &str) -> Option<&'static str> {
+        let leaf = field.rsplit('.').next().unwrap_or(field);
+        Some(match leaf {
+            "backup_policy_name" => ab::NAME_INVALID,
+            "start_time" => ab::START_TIME_INVALID,
+            "status" => ab::STATUS_INVALID,
+            "remain_first_backup_of_curMonth" => ab::FIRST_OF_MONTH_INVALID,
+            "frequency" | "week_frequency" => ab::FREQUENCY_INVALID,
+            "rentention_num" | "rentention_day" => ab::RETENTION_INVALID,
+            "time_zone" => ab::TIME_ZONE_INVALID,
+            "tags" | "tag" | "key" | "value" | "values" | "tags_any" | "not_tags" | "not_tags_any" => {
+                ab::TAG_INVALID
+            }
+            "resources" => ab::RESOURCE_EMPTY,
+            "resource_id" => ab::RESOURCE_ID_EMPTY,
+            "resource_type" => ab::RESOURCE_TYPE_INVALID,
+            "action" => ab::ACTION_UNSUPPORTED,
+            _ => return None,
+        })
+    }
+
+    fn respond(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+        Vbs::respond(status, code, message)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
@@ -24,37 +59,23 @@ pub enum PolicyError {
     VolumeLimit(i64),
     #[error("the policy has no tag with key {0:?}")]
     TagNotFound(String),
-    #[error("the database is unavailable")]
-    Unavailable(#[source] DbError),
     #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
+    Internal(#[from] InternalError),
 }
 
-impl From<DbError> for PolicyError {
-    fn from(e: DbError) -> Self {
-        match e {
-            DbError::Pool(_) => Self::Unavailable(e),
-            other => Self::Unexpected(other.into()),
-        }
-    }
-}
-
-impl From<diesel::result::Error> for PolicyError {
-    fn from(e: diesel::result::Error) -> Self {
-        Self::Unexpected(e.into())
-    }
-}
+service_kit::internal_error_conversions!(PolicyError);
 
 impl PolicyError {
-    fn code(&self) -> &str {
+    fn code(&self) -> &'static str {
         match self {
-            Self::Invalid(v) => v.code.or_else(|| Vbs::field_code(v.field)).unwrap_or(ab::MALFORMED_JSON),
+            Self::Invalid(v) => {
+                v.code.or_else(|| PolicyApi::field_code(v.field)).unwrap_or(ab::MALFORMED_JSON)
+            }
             Self::PolicyNotFound(_) => ab::POLICY_NOT_FOUND,
             Self::PolicyLimit(_) => ab::POLICY_LIMIT,
             Self::VolumeLimit(_) => ab::VOLUME_LIMIT,
             Self::TagNotFound(_) => ab::TAG_NOT_FOUND,
-            Self::Unavailable(_) => Vbs::code(Rejection::Unavailable),
-            Self::Unexpected(_) => Vbs::code(Rejection::Internal),
+            Self::Internal(e) => PolicyApi::code(e.rejection()),
         }
     }
 }
@@ -64,23 +85,14 @@ impl ResponseError for PolicyError {
         match self {
             Self::Invalid(_) | Self::PolicyLimit(_) | Self::VolumeLimit(_) => StatusCode::BAD_REQUEST,
             Self::PolicyNotFound(_) | Self::TagNotFound(_) => StatusCode::NOT_FOUND,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal(e) => e.status(),
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        let message = match self {
-            Self::Unavailable(e) => {
-                tracing::error!(error = %e, "database unavailable");
-                Rejection::Unavailable.default_message().to_owned()
-            }
-            Self::Unexpected(e) => {
-                tracing::error!(error = ?e, "unexpected error");
-                Rejection::Internal.default_message().to_owned()
-            }
-            other => other.to_string(),
-        };
-        Vbs::respond(self.status_code(), self.code(), &message)
+        match self {
+            Self::Internal(e) => e.respond::<PolicyApi>(),
+            other => PolicyApi::respond(other.status_code(), other.code(), &other.to_string()),
+        }
     }
 }

@@ -4,8 +4,8 @@
 
 use api_types::openapi::TokenAuth;
 use api_types::{dto, error};
+use service_kit::openapi::Document;
 use utoipa::OpenApi;
-use utoipa_swagger_ui::SwaggerUi;
 
 use crate::routes::{policies, resources, tags, versions};
 
@@ -49,13 +49,6 @@ const TOKEN_AUTH: TokenAuth = TokenAuth::VBS;
 
 pub const DOCUMENT_PATH: &str = "/openapi/policy-service.json";
 
-/// The document as committed: pretty JSON with a trailing newline.
-pub fn document_json() -> String {
-    let mut json = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
-    json.push('\n');
-    json
-}
-
-pub fn swagger_ui() -> SwaggerUi {
-    SwaggerUi::new("/docs/{_:.*}").url(DOCUMENT_PATH, ApiDoc::openapi())
+pub fn document() -> Document {
+    Document::new(DOCUMENT_PATH, ApiDoc::openapi())
 }

@@ -1,7 +1,8 @@
-//! Test support shared by the services' integration tests: a [`Listener`] that reads one of the
-//! consumers' queues as the consumer would, and a TCP proxy in front of RabbitMQ that a test
-//! can cut and restore, to show that messages survive a broker outage without stopping the
-//! broker every other test is using. Failures panic: this is for tests only.
+//! Test support shared by the services' integration tests: throw-away databases, the migration
+//! round trip every service checks, a [`Listener`] that reads one of the consumers' queues as
+//! the consumer would, and a TCP proxy in front of RabbitMQ that a test can cut and restore, to
+//! show that messages survive a broker outage without stopping the broker every other test is
+//! using. Failures panic: this is for tests only.
 
 use std::{
     net::SocketAddr,
@@ -25,7 +26,13 @@ use tokio::{
     task::JoinSet,
 };
 
-use crate::amqp::{AmqpConfig, Queue};
+use diesel::{Connection as _, PgConnection, RunQueryDsl};
+use diesel_migrations::MigrationHarness;
+
+use crate::{
+    amqp::{AmqpConfig, Queue},
+    db::{Migrations, ensure_database, split_database, url_params},
+};
 
 /// The PostgreSQL server tests create their databases on: `VBS_TEST_DATABASE_URL`, by
 /// default the local server without TLS. With TLS, libpq uses OpenSSL, and OpenSSL 3 tears
@@ -39,6 +46,53 @@ pub fn database_url() -> String {
 /// The RabbitMQ broker of the tests: `VBS_TEST_AMQP_URL`, by default the local one.
 pub fn amqp_url() -> String {
     std::env::var("VBS_TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// A throw-away database for one test, dropped when the guard is.
+pub struct TestDatabase {
+    pub url: String,
+    server: String,
+    params: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// Creates `<prefix>_<random>` on the server of `base_url`, with `base_url`'s parameters.
+    pub fn create(base_url: &str, prefix: &str) -> anyhow::Result<Self> {
+        let (server, _) = split_database(base_url)?;
+        let params = url_params(base_url).to_owned();
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let url = format!("{server}/{name}{params}");
+        ensure_database(&url)?;
+        Ok(Self { url, server, params, name })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres{}", self.server, self.params)) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
+                .execute(&mut admin);
+        }
+    }
+}
+
+/// Every migration (the kit's and the service's) applies, reverts cleanly leaving no table
+/// behind, and applies again.
+pub fn assert_migrations_round_trip(migrations: Migrations, prefix: &str) {
+    let db = TestDatabase::create(&database_url(), prefix).expect("a test database");
+    let mut conn = PgConnection::establish(&db.url).expect("connect to the test database");
+    let applied = conn.run_pending_migrations(migrations).expect("migrations apply").len();
+    assert!(applied >= 3, "kit and service migrations");
+    let reverted = conn.revert_all_migrations(migrations).expect("migrations revert").len();
+    assert_eq!(reverted, applied);
+    let tables: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations')",
+    ))
+    .get_result(&mut conn)
+    .expect("count the tables");
+    assert_eq!(tables, 0, "down migrations leave nothing behind");
+    assert_eq!(conn.run_pending_migrations(migrations).expect("migrations apply again").len(), applied);
 }
 
 /// Reads a queue of the test's AMQP namespace, acking what it reads.

@@ -5,6 +5,7 @@ use std::time::Duration;
 use service_kit::{
     amqp::AmqpConfig,
     config::{parse_or, seconds_or, var_or},
+    db::DatabaseSettings,
 };
 
 /// How the scheduler fires and follows tasks.
@@ -31,12 +32,8 @@ impl Default for SchedulerConfig {
 pub struct Settings {
     /// `VBS_SCHEDULER_BIND`: the listening address.
     pub bind: String,
-    /// `VBS_SCHEDULER_DATABASE_URL`.
-    pub database_url: String,
-    /// `VBS_DB_POOL_SIZE`.
-    pub db_pool_size: u32,
-    /// `VBS_CREATE_DATABASE`: create the database at start when missing.
-    pub create_database: bool,
+    /// `VBS_SCHEDULER_DATABASE_URL`, `VBS_DB_POOL_SIZE`, `VBS_CREATE_DATABASE`.
+    pub database: DatabaseSettings,
     pub amqp: AmqpConfig,
     pub scheduler: SchedulerConfig,
     /// `VBS_SCHEDULER_TICK_SECS` (default 5): how often due slots are fired and deadlines
@@ -60,12 +57,10 @@ impl Settings {
         anyhow::ensure!(!tick_interval.is_zero(), "VBS_SCHEDULER_TICK_SECS must be at least 1");
         Ok(Self {
             bind: var_or("VBS_SCHEDULER_BIND", "127.0.0.1:8081"),
-            database_url: var_or(
+            database: DatabaseSettings::from_env(
                 "VBS_SCHEDULER_DATABASE_URL",
                 "postgres://postgres@127.0.0.1:5432/vbs_scheduler",
-            ),
-            db_pool_size: parse_or("VBS_DB_POOL_SIZE", 10)?,
-            create_database: parse_or("VBS_CREATE_DATABASE", true)?,
+            )?,
             amqp: AmqpConfig::from_env(),
             scheduler: SchedulerConfig {
                 task_deadline: seconds_or(

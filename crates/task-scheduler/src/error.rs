@@ -2,14 +2,14 @@
 //!
 //! Every failure becomes `{"error":{"code":"AutoBackup.XXXX","message":…}}`. A bad query
 //! parameter is a 400 whose message names the parameter and the rule; an unknown policy (or a
-//! deleted one, or one of another project) is the vendor's 404 `AutoBackup.0205`. Unexpected
-//! failures are logged here, once, with their cause chain, and the client only learns that an
-//! internal error happened; a database that cannot be reached is a 503, which clients retry.
+//! deleted one, or one of another project) is the vendor's 404 `AutoBackup.0205`. The database
+//! being down and unexpected failures are [`InternalError`]s, logged once and answered without
+//! their cause.
 
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 use api_types::{domain::ValidationError, error::codes::auto_backup as ab};
 use service_kit::{
-    db::DbError,
+    error::InternalError,
     http::{Flavor, Rejection, Vbs},
 };
 
@@ -19,34 +19,18 @@ pub enum TaskError {
     Invalid(#[from] ValidationError),
     #[error("backup policy {0} does not exist")]
     PolicyNotFound(String),
-    #[error("the database is unavailable")]
-    Unavailable(#[source] DbError),
     #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
+    Internal(#[from] InternalError),
 }
 
-impl From<DbError> for TaskError {
-    fn from(e: DbError) -> Self {
-        match e {
-            DbError::Pool(_) => Self::Unavailable(e),
-            other => Self::Unexpected(other.into()),
-        }
-    }
-}
-
-impl From<diesel::result::Error> for TaskError {
-    fn from(e: diesel::result::Error) -> Self {
-        Self::Unexpected(e.into())
-    }
-}
+service_kit::internal_error_conversions!(TaskError);
 
 impl TaskError {
-    fn code(&self) -> &str {
+    fn code(&self) -> &'static str {
         match self {
             Self::Invalid(v) => v.code.unwrap_or(Vbs::code(Rejection::BadQuery)),
             Self::PolicyNotFound(_) => ab::POLICY_NOT_FOUND,
-            Self::Unavailable(_) => Vbs::code(Rejection::Unavailable),
-            Self::Unexpected(_) => Vbs::code(Rejection::Internal),
+            Self::Internal(e) => Vbs::code(e.rejection()),
         }
     }
 }
@@ -56,23 +40,14 @@ impl ResponseError for TaskError {
         match self {
             Self::Invalid(_) => StatusCode::BAD_REQUEST,
             Self::PolicyNotFound(_) => StatusCode::NOT_FOUND,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal(e) => e.status(),
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        let message = match self {
-            Self::Unavailable(e) => {
-                tracing::error!(error = %e, "database unavailable");
-                Rejection::Unavailable.default_message().to_owned()
-            }
-            Self::Unexpected(e) => {
-                tracing::error!(error = ?e, "unexpected error");
-                Rejection::Internal.default_message().to_owned()
-            }
-            other => other.to_string(),
-        };
-        Vbs::respond(self.status_code(), self.code(), &message)
+        match self {
+            Self::Internal(e) => e.respond::<Vbs>(),
+            other => Vbs::respond(other.status_code(), other.code(), &other.to_string()),
+        }
     }
 }

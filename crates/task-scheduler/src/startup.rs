@@ -1,27 +1,23 @@
-//! Building and running the service: database, migrations, HTTP server, outbox relay, the two
-//! consumers and the tick loop.
+//! Building and running the service: the shared service process (database, relay), the HTTP
+//! API, the two consumers and the tick loop.
 
 use std::sync::Arc;
 
 use actix_web::{dev::Server, web};
-use anyhow::Context;
-use diesel::PgConnection;
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use futures_util::FutureExt;
 use service_kit::{
-    CancellationToken,
-    amqp::Broker,
     auth::TokenKeys,
-    db::{self, Migrations, PgPool},
-    http::Vbs,
-    outbox::Relay,
+    db::{Db, Migrations, PgPool},
+    http::{Basics, Vbs},
+    process::ServiceProcess,
 };
-use tokio::sync::Notify;
 
 use crate::{
     clock::{Clock, SystemClock},
     config::Settings,
     error::TaskError,
-    messaging, routes,
+    messaging, openapi, routes,
     scheduler::Scheduler,
 };
 
@@ -30,31 +26,17 @@ pub static MIGRATIONS: Migrations = Migrations(&SERVICE_MIGRATIONS);
 
 /// What handlers share.
 pub struct AppState {
-    pub pool: PgPool,
+    pub db: Db<TaskError>,
     pub max_page_size: i64,
 }
 
-impl AppState {
-    /// Runs read-only work in one read-only, repeatable-read transaction, so that a page and its
-    /// `count` describe the same moment.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, TaskError>
-    where
-        F: FnOnce(&mut PgConnection) -> Result<T, TaskError> + Send + 'static,
-        T: Send + 'static,
-    {
-        db::run(&self.pool, move |conn| conn.build_transaction().read_only().repeatable_read().run(f)).await
-    }
-}
-
 pub struct Application {
+    process: ServiceProcess,
     server: Server,
     port: u16,
     scheduler: Scheduler,
-    relay: Relay,
-    broker: Arc<Broker>,
     /// `None`: no tick loop; someone else calls [`Scheduler::tick`] and [`Scheduler::sweep`].
     tick_interval: Option<std::time::Duration>,
-    shutdown: CancellationToken,
 }
 
 impl Application {
@@ -68,41 +50,20 @@ impl Application {
         keys: TokenKeys,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let s = settings.clone();
-        let pool = tokio::task::spawn_blocking(move || -> anyhow::Result<PgPool> {
-            if s.create_database {
-                db::ensure_database(&s.database_url)?;
-            }
-            let pool = db::pool(&s.database_url, s.db_pool_size)?;
-            let ran = db::migrate(&mut *pool.get()?, MIGRATIONS)?;
-            if ran > 0 {
-                tracing::info!(migrations = ran, "database migrated");
-            }
-            Ok(pool)
-        })
-        .await??;
-
-        let broker = Broker::new(settings.amqp.clone(), "task-scheduler");
-        let wake = Arc::new(Notify::new());
-        let relay = Relay::new(pool.clone(), Arc::clone(&broker), Arc::clone(&wake));
-        let scheduler = Scheduler::new(pool.clone(), clock, settings.scheduler, wake);
-        let state = web::Data::new(AppState { pool, max_page_size: settings.max_page_size });
+        let process =
+            ServiceProcess::start("task-scheduler", &settings.database, MIGRATIONS, settings.amqp.clone())
+                .await?;
+        let scheduler =
+            Scheduler::new(process.pool().clone(), clock, settings.scheduler, process.wake_relay());
+        let state = web::Data::new(AppState { db: process.db(), max_page_size: settings.max_page_size });
         let keys = web::Data::new(keys);
-
-        let (server, port) = service_kit::http::server::<Vbs>(&settings.bind, move |cfg| {
+        let basics = Basics { pool: process.pool().clone(), document: openapi::document() };
+        let (server, port) = service_kit::http::server::<Vbs>(&settings.bind, basics, move |cfg| {
             cfg.app_data(state.clone()).app_data(keys.clone());
             routes::configure(cfg);
         })?;
         tracing::info!(port, "task-scheduler listening");
-        Ok(Self {
-            server,
-            port,
-            scheduler,
-            relay,
-            broker,
-            tick_interval: Some(settings.tick_interval),
-            shutdown: CancellationToken::new(),
-        })
+        Ok(Self { process, server, port, scheduler, tick_interval: Some(settings.tick_interval) })
     }
 
     pub fn port(&self) -> u16 {
@@ -110,7 +71,7 @@ impl Application {
     }
 
     pub fn pool(&self) -> &PgPool {
-        self.scheduler.pool()
+        self.process.pool()
     }
 
     /// The scheduler, to tick and sweep by hand (tests).
@@ -128,18 +89,12 @@ impl Application {
     /// Serves until the process is asked to stop (SIGINT/SIGTERM), with the outbox relay, the
     /// consumers and the tick loop alongside.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let relay = tokio::spawn(self.relay.run(self.shutdown.clone()));
-        let consumers =
-            tokio::spawn(messaging::run(self.scheduler.clone(), self.broker, self.shutdown.clone()));
-        let ticks = self
-            .tick_interval
-            .map(|interval| tokio::spawn(self.scheduler.run(interval, self.shutdown.clone())));
-        let result = self.server.await;
-        self.shutdown.cancel();
-        let _ = tokio::join!(relay, consumers);
-        if let Some(ticks) = ticks {
-            let _ = ticks.await;
+        let shutdown = self.process.shutdown_token();
+        let mut background =
+            vec![messaging::run(self.scheduler.clone(), self.process.broker(), shutdown.clone()).boxed()];
+        if let Some(interval) = self.tick_interval {
+            background.push(self.scheduler.run(interval, shutdown).boxed());
         }
-        result.context("HTTP server")
+        self.process.run(Some(self.server), background).await
     }
 }

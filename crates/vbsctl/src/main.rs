@@ -2,8 +2,6 @@
 //!
 //! - `vbsctl token --project <id>…` prints a token for the given projects (and nothing else, so
 //!   it can be captured in a shell variable), signed with `VBS_TOKEN_SECRET`.
-//! - `vbsctl openapi <service>` prints a service's OpenAPI document, `vbsctl openapi gateway` the
-//!   three merged as the gateway serves them.
 //! - `vbsctl volume create|snapshot …` manages volumes of the `file` driver under
 //!   `VBS_VOLUMES_ROOT` (demos and tests; real volumes come from the deployment's storage).
 //! - `vbsctl backup verify|gc|usage …` checks and maintains the object store the backup
@@ -14,8 +12,9 @@ use std::{io::Write, path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use api_types::domain::{ProjectId, ResourceId};
+use backup_engine::Engine;
 use backup_service::{config::Settings, storage, volumes::FileVolumes};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use service_kit::auth::TokenKeys;
 
 #[derive(Parser)]
@@ -39,8 +38,6 @@ enum Command {
         #[arg(long, default_value = "operator")]
         subject: String,
     },
-    /// Print a service's OpenAPI document.
-    Openapi { service: ApiDocument },
     /// Volumes of the file driver (under VBS_VOLUMES_ROOT, default data/volumes).
     #[command(subcommand)]
     Volume(VolumeCommand),
@@ -101,15 +98,6 @@ enum BackupCommand {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum ApiDocument {
-    PolicyService,
-    TaskScheduler,
-    BackupService,
-    /// The three merged, as the gateway serves them (`openapi/vbs.json`).
-    Gateway,
-}
-
 fn project(p: &str) -> anyhow::Result<ProjectId> {
     ProjectId::parse(p).with_context(|| format!("project {p:?}"))
 }
@@ -143,103 +131,102 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn run(command: Command) -> anyhow::Result<String> {
-    Ok(match command {
+    match command {
         Command::Token { projects, ttl_hours, subject } => {
             let projects = projects.iter().map(|p| project(p)).collect::<anyhow::Result<Vec<_>>>()?;
             let keys = TokenKeys::from_env()?;
             let token = keys.mint(&subject, &projects, Duration::from_secs(ttl_hours * 3600))?;
-            format!("{token}\n")
+            Ok(format!("{token}\n"))
         }
-        Command::Openapi { service: ApiDocument::PolicyService } => policy_service::openapi::document_json(),
-        Command::Openapi { service: ApiDocument::TaskScheduler } => task_scheduler::openapi::document_json(),
-        Command::Openapi { service: ApiDocument::BackupService } => backup_service::openapi::document_json(),
-        Command::Openapi { service: ApiDocument::Gateway } => vbsctl::openapi::gateway_document_json()?,
-        Command::Volume(v) => {
-            let settings = Settings::from_env()?;
-            let volumes = FileVolumes::new(&settings.volumes_root);
-            match v {
-                VolumeCommand::Create { project: p, size, from, name, id } => {
-                    let id = match id {
-                        Some(id) => resource("volume id", &id)?,
-                        None => ResourceId::new_v4(),
-                    };
-                    let size = match (size, &from) {
-                        (Some(s), _) => parse_size(&s)?,
-                        (None, Some(f)) => {
-                            std::fs::metadata(f).with_context(|| format!("{}", f.display()))?.len()
-                        }
-                        (None, None) => anyhow::bail!("give --size or --from"),
-                    };
-                    let vol =
-                        volumes.create_volume(&project(&p)?, id, size, name.as_deref(), from.as_deref())?;
-                    format!("{}\n", vol.id)
-                }
-                VolumeCommand::Snapshot { project: p, volume } => {
-                    let snapshot = ResourceId::new_v4();
-                    volumes.create_snapshot(&project(&p)?, resource("volume id", &volume)?, snapshot)?;
-                    format!("{snapshot}\n")
-                }
-            }
-        }
+        Command::Volume(v) => volume(v, &FileVolumes::new(&Settings::from_env()?.volumes_root)),
         Command::Backup(b) => {
             let settings = Settings::from_env()?;
             let engine = storage::engine(&settings.object_store, settings.worker.engine_threads)?;
-            runtime()?.block_on(async move {
-                match b {
-                    BackupCommand::Verify { project: p, backup } => {
-                        let id = resource("backup id", &backup)?;
-                        let report = engine.verify(project(&p)?.as_str(), &id.to_string()).await?;
-                        let line = format!(
-                            "ok blocks {}, bad blocks {}, zero blocks {}{}\n",
-                            report.ok_blocks,
-                            report.bad_blocks,
-                            report.zero_blocks,
-                            if report.first_bad_offsets.is_empty() {
-                                String::new()
-                            } else {
-                                format!(", first bad offsets {:?}", report.first_bad_offsets)
-                            }
-                        );
-                        if !report.is_ok() {
-                            std::io::stdout().write_all(line.as_bytes())?;
-                            anyhow::bail!("backup {id} has {} bad blocks", report.bad_blocks);
-                        }
-                        Ok(line)
-                    }
-                    BackupCommand::Gc { project: p, grace_secs } => {
-                        let p = project(&p)?;
-                        let pool = service_kit::db::pool(&settings.database_url, 2)?;
-                        let mut opts = storage::gc_options(&settings.worker);
-                        if let Some(g) = grace_secs {
-                            opts.grace = Duration::from_secs(g);
-                        }
-                        let lock = storage::ProjectLock::acquire(&pool, &p, Duration::from_secs(300)).await?;
-                        let report = engine.gc(p.as_str(), &opts).await;
-                        lock.release().await;
-                        Ok(format!("{:#?}\n", report?))
-                    }
-                    BackupCommand::Usage { project: p } => {
-                        let p = project(&p)?;
-                        let usage = engine.usage(p.as_str()).await?;
-                        let mut out = format!(
-                            "packs {} ({} bytes), manifests {} ({} bytes)\n",
-                            usage.packs, usage.pack_bytes, usage.manifests, usage.manifest_bytes
-                        );
-                        for b in engine.list_backups(p.as_str()).await? {
-                            out.push_str(&format!(
-                                "{} volume {} bytes, stored {} bytes, parent {}\n",
-                                b.backup_id,
-                                b.volume_len,
-                                b.stats.stored_bytes,
-                                b.parent.as_deref().unwrap_or("-")
-                            ));
-                        }
-                        Ok(out)
-                    }
-                }
-            })?
+            runtime()?.block_on(backup(b, &settings, &engine))
         }
-    })
+    }
+}
+
+fn volume(command: VolumeCommand, volumes: &FileVolumes) -> anyhow::Result<String> {
+    match command {
+        VolumeCommand::Create { project: p, size, from, name, id } => {
+            let id = match id {
+                Some(id) => resource("volume id", &id)?,
+                None => ResourceId::new_v4(),
+            };
+            let size = match (size, &from) {
+                (Some(s), _) => parse_size(&s)?,
+                (None, Some(f)) => std::fs::metadata(f).with_context(|| format!("{}", f.display()))?.len(),
+                (None, None) => anyhow::bail!("give --size or --from"),
+            };
+            let vol = volumes.create_volume(&project(&p)?, id, size, name.as_deref(), from.as_deref())?;
+            Ok(format!("{}\n", vol.id))
+        }
+        VolumeCommand::Snapshot { project: p, volume } => {
+            let snapshot = ResourceId::new_v4();
+            volumes.create_snapshot(&project(&p)?, resource("volume id", &volume)?, snapshot)?;
+            Ok(format!("{snapshot}\n"))
+        }
+    }
+}
+
+async fn backup(command: BackupCommand, settings: &Settings, engine: &Engine) -> anyhow::Result<String> {
+    match command {
+        BackupCommand::Verify { project: p, backup } => {
+            verify(engine, &project(&p)?, resource("backup id", &backup)?).await
+        }
+        BackupCommand::Gc { project: p, grace_secs } => {
+            let p = project(&p)?;
+            let pool = service_kit::db::pool(&settings.database.url, 2)?;
+            let mut opts = storage::gc_options(&settings.worker);
+            if let Some(g) = grace_secs {
+                opts.grace = Duration::from_secs(g);
+            }
+            let lock = storage::ProjectLock::acquire(&pool, &p, Duration::from_secs(300)).await?;
+            let report = engine.gc(p.as_str(), &opts).await;
+            lock.release().await;
+            Ok(format!("{:#?}\n", report?))
+        }
+        BackupCommand::Usage { project: p } => usage(engine, &project(&p)?).await,
+    }
+}
+
+async fn verify(engine: &Engine, project: &ProjectId, id: ResourceId) -> anyhow::Result<String> {
+    let report = engine.verify(project.as_str(), &id.to_string()).await?;
+    let line = format!(
+        "ok blocks {}, bad blocks {}, zero blocks {}{}\n",
+        report.ok_blocks,
+        report.bad_blocks,
+        report.zero_blocks,
+        if report.first_bad_offsets.is_empty() {
+            String::new()
+        } else {
+            format!(", first bad offsets {:?}", report.first_bad_offsets)
+        }
+    );
+    if !report.is_ok() {
+        std::io::stdout().write_all(line.as_bytes())?;
+        anyhow::bail!("backup {id} has {} bad blocks", report.bad_blocks);
+    }
+    Ok(line)
+}
+
+async fn usage(engine: &Engine, project: &ProjectId) -> anyhow::Result<String> {
+    let usage = engine.usage(project.as_str()).await?;
+    let mut out = format!(
+        "packs {} ({} bytes), manifests {} ({} bytes)\n",
+        usage.packs, usage.pack_bytes, usage.manifests, usage.manifest_bytes
+    );
+    for b in engine.list_backups(project.as_str()).await? {
+        out.push_str(&format!(
+            "{} volume {} bytes, stored {} bytes, parent {}\n",
+            b.backup_id,
+            b.volume_len,
+            b.stats.stored_bytes,
+            b.parent.as_deref().unwrap_or("-")
+        ));
+    }
+    Ok(out)
 }
 
 fn main() -> anyhow::Result<()> {

@@ -10,7 +10,10 @@ use std::{
     time::Instant,
 };
 
-use e2e::{Stack, Topology, mixed_image};
+#[allow(dead_code, reason = "each test binary uses part of the harness")]
+mod support;
+
+use support::{Stack, Topology, mixed_image};
 
 #[tokio::test]
 async fn generated_client_drives_the_stack() {

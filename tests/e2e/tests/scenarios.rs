@@ -5,8 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{Api, Stack, Topology, mixed_image};
+#[allow(dead_code, reason = "each test binary uses part of the harness")]
+mod support;
+
 use serde_json::{Value, json};
+use support::{Api, Stack, Topology, mixed_image};
 
 const WAIT: Duration = Duration::from_secs(120);
 

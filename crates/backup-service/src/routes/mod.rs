@@ -11,7 +11,7 @@ pub mod cloud;
 pub mod jobs;
 pub mod native;
 
-use actix_web::{HttpRequest, HttpResponse, middleware::from_fn, web};
+use actix_web::{HttpRequest, middleware::from_fn, web};
 use api_types::{
     domain::{ResourceId, ValidationError},
     dto::{BackupDetail, BackupRef, Link},
@@ -36,7 +36,6 @@ pub const NATIVE_PREFIXES: [&str; 3] =
     ["/v2/{project_id}/backups", "/v3/{project_id}/backups", "/v3/{project_id}/native/backups"];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health)).service(crate::openapi::swagger_ui());
     cfg.service(vbs(web::scope("/v2/{project_id}/cloudbackups")
         .service(web::resource("").route(web::post().to(cloud::create::handler)))
         .service(web::resource("/quota").route(web::get().to(cloud::quota::handler)))
@@ -74,33 +73,9 @@ fn vbs(scope: actix_web::Scope) -> impl actix_web::dev::HttpServiceFactory {
         .wrap(from_fn(envelope_errors::<VbsBackup, _>))
 }
 
-/// Liveness and readiness: 200 when the database answers, 503 when it does not.
-pub async fn health(state: web::Data<AppState>) -> HttpResponse {
-    let pool = state.pool.clone();
-    let ok = service_kit::telemetry::spawn_blocking_in_span(move || {
-        pool.get().ok().is_some_and(|mut c| {
-            use diesel::RunQueryDsl;
-            diesel::sql_query("SELECT 1").execute(&mut *c).is_ok()
-        })
-    })
-    .await
-    .unwrap_or(false);
-    if ok {
-        HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
-    } else {
-        HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "database unavailable"}))
-    }
-}
-
 /// The base URL for links: `VBS_PUBLIC_URL`, else the request's own scheme and host.
 pub fn base_url(req: &HttpRequest, state: &AppState) -> String {
-    match &state.public_url {
-        Some(url) => url.trim_end_matches('/').to_owned(),
-        None => {
-            let info = req.connection_info();
-            format!("{}://{}", info.scheme(), info.host())
-        }
-    }
+    service_kit::http::base_url(req, state.public_url.as_deref())
 }
 
 /// A backup id from a path. Anything that is not a UUID names no backup: 404, as Cinder

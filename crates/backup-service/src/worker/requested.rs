@@ -127,7 +127,7 @@ pub(super) async fn handle(inner: &Inner, body: &[u8]) -> Outcome {
             tracing::info!("backup.requested already handled");
             Outcome::Ack
         }
-        Err(BackupError::Unavailable(_)) => Outcome::Retry,
+        Err(BackupError::Internal(service_kit::error::InternalError::Unavailable(_))) => Outcome::Retry,
         Err(e) => {
             tracing::error!(error = ?e, "backup.requested failed; will retry");
             Outcome::Retry

@@ -19,7 +19,7 @@ fn spawn_worker(app: &TestApp, max_attempts: u32, log: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_backup-service"))
         .arg("--role")
         .arg("worker")
-        .env("VBS_BACKUP_DATABASE_URL", &app.settings.database_url)
+        .env("VBS_BACKUP_DATABASE_URL", &app.settings.database.url)
         .env("VBS_CREATE_DATABASE", "false")
         .env("VBS_DB_POOL_SIZE", "4")
         .env("VBS_AMQP_URL", &app.amqp.url)

@@ -22,7 +22,8 @@ use service_kit::{
     CancellationToken,
     amqp::{AmqpConfig, Queue},
     auth::TokenKeys,
-    db::{PgPool, TestDatabase},
+    db::PgPool,
+    testing::TestDatabase,
 };
 use sha2::{Digest, Sha256};
 
@@ -93,9 +94,7 @@ pub fn test_settings(db: &TestDatabase, dirs: &Path) -> Settings {
     Settings {
         role: Role::All,
         bind: "127.0.0.1:0".into(),
-        database_url: db.url.clone(),
-        db_pool_size: 8,
-        create_database: false,
+        database: service_kit::db::DatabaseSettings { url: db.url.clone(), pool_size: 8, create: false },
         amqp: AmqpConfig {
             url: amqp_url(),
             namespace: format!("test-{}", uuid::Uuid::new_v4().simple()),

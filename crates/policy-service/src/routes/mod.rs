@@ -16,16 +16,15 @@ use api_types::{
     error::codes::auto_backup as ab,
 };
 use diesel::PgConnection;
-use service_kit::http::Vbs;
 use utoipa::{IntoParams, IntoResponses};
 
 use crate::{
-    error::PolicyError,
+    error::{PolicyApi, PolicyError},
     store::{self, PolicyRow},
 };
 
-pub type Access = service_kit::auth::ProjectAccess<Vbs>;
-pub type Json<T> = service_kit::http::Json<T, Vbs>;
+pub type Access = service_kit::auth::ProjectAccess<PolicyApi>;
+pub type Json<T> = service_kit::http::Json<T, PolicyApi>;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(versions::root))
@@ -33,8 +32,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v2/", web::get().to(versions::v2))
         .route("/v3", web::get().to(versions::v3))
         .route("/v3/", web::get().to(versions::v3))
-        .route("/health", web::get().to(versions::health))
-        .service(crate::openapi::swagger_ui())
         .service(
             web::scope("/v2/{project_id}")
                 .service(web::resource("/backuppolicy/tags").route(web::get().to(tags::project::handler)))

@@ -8,7 +8,8 @@ pub use service_kit::testing::Listener;
 use service_kit::{
     amqp::{AmqpConfig, Queue},
     auth::TokenKeys,
-    db::{PgPool, TestDatabase},
+    db::PgPool,
+    testing::TestDatabase,
 };
 
 pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
@@ -55,9 +56,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDatabase::create(&database_url(), "vbs_policy_test").unwrap();
     let mut settings = Settings {
         bind: "127.0.0.1:0".into(),
-        database_url: db.url.clone(),
-        db_pool_size: 5,
-        create_database: false,
+        database: service_kit::db::DatabaseSettings { url: db.url.clone(), pool_size: 5, create: false },
         amqp: AmqpConfig {
             url: amqp_url(),
             namespace: format!("test-{}", uuid::Uuid::new_v4().simple()),

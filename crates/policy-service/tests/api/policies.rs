@@ -266,7 +266,7 @@ async fn a_project_has_at_most_ten_policies() {
 
 #[tokio::test]
 async fn the_cap_holds_under_twenty_concurrent_creates() {
-    let app = spawn_app_with(|s| s.db_pool_size = 20).await;
+    let app = spawn_app_with(|s| s.database.pool_size = 20).await;
     let requests = (0..20).map(|i| {
         let client = app.client.clone();
         let url = app.url("/backuppolicy");

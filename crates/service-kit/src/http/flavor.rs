@@ -88,7 +88,8 @@ pub trait Flavor: Send + Sync + 'static {
     fn respond(status: StatusCode, code: &str, message: &str) -> HttpResponse;
 }
 
-/// `{"error":{"code":"AutoBackup.XXXX","message":…}}` — the policy and task endpoints.
+/// `{"error":{"code":"AutoBackup.XXXX","message":…}}` — the policy and task endpoints. Field
+/// codes are the policy API's own: policy-service wraps this flavor with its table.
 pub struct Vbs;
 
 impl Flavor for Vbs {
@@ -107,27 +108,6 @@ impl Flavor for Vbs {
             Rejection::Unavailable => ab::UNAVAILABLE,
             Rejection::Internal => ab::INTERNAL,
         }
-    }
-
-    fn field_code(field: &str) -> Option<&'static str> {
-        let leaf = field.rsplit('.').next().unwrap_or(field);
-        Some(match leaf {
-            "backup_policy_name" => ab::NAME_INVALID,
-            "start_time" => ab::START_TIME_INVALID,
-            "status" => ab::STATUS_INVALID,
-            "remain_first_backup_of_curMonth" => ab::FIRST_OF_MONTH_INVALID,
-            "frequency" | "week_frequency" => ab::FREQUENCY_INVALID,
-            "rentention_num" | "rentention_day" => ab::RETENTION_INVALID,
-            "time_zone" => ab::TIME_ZONE_INVALID,
-            "tags" | "tag" | "key" | "value" | "values" | "tags_any" | "not_tags" | "not_tags_any" => {
-                ab::TAG_INVALID
-            }
-            "resources" => ab::RESOURCE_EMPTY,
-            "resource_id" => ab::RESOURCE_ID_EMPTY,
-            "resource_type" => ab::RESOURCE_TYPE_INVALID,
-            "action" => ab::ACTION_UNSUPPORTED,
-            _ => return None,
-        })
     }
 
     fn respond(status: StatusCode, code: &str, message: &str) -> HttpResponse {

@@ -130,7 +130,26 @@ fn strip_position(detail: &str) -> &str {
 mod tests {
     use super::*;
     use crate::http::Vbs;
+    use actix_web::{HttpResponse, http::StatusCode};
+    use api_types::error::codes::auto_backup as ab;
     use serde::Deserialize;
+
+    /// The VBS envelope with one field code, as a service that has field codes defines it.
+    struct WithFieldCodes;
+
+    impl Flavor for WithFieldCodes {
+        fn code(rejection: Rejection) -> &'static str {
+            Vbs::code(rejection)
+        }
+
+        fn field_code(field: &str) -> Option<&'static str> {
+            (field == "inner.frequency").then_some(ab::FREQUENCY_INVALID)
+        }
+
+        fn respond(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+            Vbs::respond(status, code, message)
+        }
+    }
 
     #[derive(Debug, Deserialize)]
     #[allow(dead_code)]
@@ -147,7 +166,8 @@ mod tests {
 
     #[test]
     fn names_the_field_and_its_code() {
-        let err = parse::<Outer, Vbs>(br#"{"name":"x","inner":{"frequency":"often"}}"#).unwrap_err();
+        let err =
+            parse::<Outer, WithFieldCodes>(br#"{"name":"x","inner":{"frequency":"often"}}"#).unwrap_err();
         assert_eq!(err.code(), "AutoBackup.0106");
         assert!(err.message().starts_with("inner.frequency: invalid type"), "{}", err.message());
     }

@@ -1,6 +1,5 @@
-//! The HTTP API: the task query, health, and the OpenAPI document.
+//! The HTTP API: the task query.
 
-pub mod health;
 pub mod tasks;
 
 use actix_web::web;
@@ -11,11 +10,9 @@ use utoipa::IntoResponses;
 pub type Access = service_kit::auth::ProjectAccess<Vbs>;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health::handler)).service(crate::openapi::swagger_ui()).service(
-        web::scope("/v2/{project_id}").service(
-            web::resource("/backuppolicy/{policy_id}/backuptasks").route(web::get().to(tasks::list::handler)),
-        ),
-    );
+    cfg.service(web::scope("/v2/{project_id}").service(
+        web::resource("/backuppolicy/{policy_id}/backuptasks").route(web::get().to(tasks::list::handler)),
+    ));
 }
 
 /// The answers every authenticated endpoint may give before it looks at the request.

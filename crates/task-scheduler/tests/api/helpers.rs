@@ -15,7 +15,8 @@ pub use service_kit::testing::Listener;
 use service_kit::{
     amqp::{AmqpConfig, Broker, Outgoing, Queue},
     auth::TokenKeys,
-    db::{PgPool, TestDatabase},
+    db::PgPool,
+    testing::TestDatabase,
 };
 use task_scheduler::{
     Application,
@@ -83,9 +84,7 @@ pub fn init_logging() {
 pub fn test_settings(db: &TestDatabase) -> Settings {
     Settings {
         bind: "127.0.0.1:0".into(),
-        database_url: db.url.clone(),
-        db_pool_size: 5,
-        create_database: false,
+        database: service_kit::db::DatabaseSettings { url: db.url.clone(), pool_size: 5, create: false },
         amqp: AmqpConfig {
             url: amqp_url(),
             namespace: format!("test-{}", uuid::Uuid::new_v4().simple()),

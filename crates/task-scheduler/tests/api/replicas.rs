@@ -7,7 +7,7 @@ use std::{collections::HashSet, sync::Arc};
 use api_types::message::{BackupRequested, Envelope};
 use chrono::TimeDelta;
 use diesel::prelude::*;
-use service_kit::db::{self, TestDatabase};
+use service_kit::{db, testing::TestDatabase};
 use task_scheduler::{
     clock::ManualClock,
     config::SchedulerConfig,

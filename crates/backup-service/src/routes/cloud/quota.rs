@@ -24,7 +24,7 @@ use crate::{error::VbsResult, routes::VbsAccess, startup::AppState, store};
 )]
 pub async fn handler(access: VbsAccess, state: web::Data<AppState>) -> VbsResult<web::Json<QuotaResponse>> {
     let project = access.project.as_str().to_owned();
-    let (count, gib) = state.read(move |conn| Ok(store::usage(conn, &project)?)).await?;
+    let (count, gib) = state.db.read(move |conn| Ok(store::usage(conn, &project)?)).await?;
     let resource =
         |t: &str, used: i64, quota: i64| QuotaResource { resource_type: t.into(), used, reserved: 0, quota };
     Ok(web::Json(QuotaResponse {

@@ -77,6 +77,7 @@ pub async fn handler(
         ResourceId::parse("job_id", &raw).map_err(|_| BackupError::JobNotFound(raw.clone()))?.to_string();
     let project = access.project.as_str().to_owned();
     let job = state
+        .db
         .read(move |conn| store::find_job(conn, &project, &id)?.ok_or(BackupError::JobNotFound(raw)))
         .await?;
     Ok(web::Json(view(job)))

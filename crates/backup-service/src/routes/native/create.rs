@@ -39,9 +39,9 @@ pub fn volume_error(e: VolumeError) -> BackupError {
         }
         VolumeError::Refused { ref path, reason } => {
             tracing::warn!(path = %path.display(), reason, "volume data refused");
-            BackupError::Unexpected(anyhow::anyhow!(e))
+            anyhow::anyhow!(e).into()
         }
-        e @ VolumeError::Io { .. } => BackupError::Unexpected(anyhow::anyhow!(e)),
+        e @ VolumeError::Io { .. } => anyhow::anyhow!(e).into(),
     }
 }
 
@@ -75,7 +75,7 @@ pub async fn record_backup(
         auto: None,
     };
     let quotas = state.quotas;
-    state.write(move |conn| submit::backup(conn, &new, quotas, Utc::now().naive_utc())).await
+    state.db.write(move |conn| submit::backup(conn, &new, quotas, Utc::now().naive_utc())).await
 }
 
 fn parse(body: CreateNativeBackupRequest) -> Result<CreateParams, BackupError> {

@@ -39,8 +39,10 @@ pub async fn handler(
     let id = path_backup_id(&path.1)?.to_string();
     let project = access.project.as_str().to_owned();
     let backup_id = id.clone();
-    let job =
-        state.write(move |conn| submit::delete(conn, &project, &backup_id, Utc::now().naive_utc())).await?;
+    let job = state
+        .db
+        .write(move |conn| submit::delete(conn, &project, &backup_id, Utc::now().naive_utc()))
+        .await?;
     if let Some(job) = job {
         tracing::info!(backup_id = %id, job_id = %job.id, "backup deletion requested");
     }

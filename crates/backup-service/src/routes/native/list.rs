@@ -91,6 +91,7 @@ async fn page(state: &AppState, project: String, q: BackupListQuery) -> Result<P
     let sort_key = q.sort_key.clone().unwrap_or_else(|| "created_at".to_owned());
     let (name, status) = (q.name.clone(), q.status.clone());
     let mut rows = state
+        .db
         .read(move |conn| {
             Ok(store::list_backups(conn, &project, name.as_deref(), status.as_deref(), volume.as_deref())?)
         })

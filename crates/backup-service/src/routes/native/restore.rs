@@ -36,6 +36,7 @@ pub async fn record_restore(
         .await?;
     let (size, name) = (volume.size, volume.name);
     let (_, job) = state
+        .db
         .write(move |conn| submit::restore(conn, &project, backup_id, target, size, Utc::now().naive_utc()))
         .await?;
     tracing::info!(backup_id = %backup_id, volume_id = %target, job_id = %job.id, "restore requested");

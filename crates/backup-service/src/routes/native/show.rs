@@ -42,6 +42,7 @@ pub async fn handler(
     let id = path_backup_id(&path.1)?.to_string();
     let project = access.project.as_str().to_owned();
     let row = state
+        .db
         .read(move |conn| store::find_backup(conn, &project, &id)?.ok_or(BackupError::BackupNotFound(id)))
         .await?;
     Ok(web::Json(BackupDetailResponse {

@@ -44,6 +44,7 @@ pub async fn handler(
     let limit = state.limits.max_policies_per_project;
     let id = ResourceId::new_v4().to_string();
     let row = state
+        .db
         .write(move |conn| {
             let now = Utc::now().naive_utc();
             store::lock_project(conn, &project, now)?;

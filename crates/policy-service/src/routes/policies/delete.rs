@@ -32,6 +32,7 @@ pub async fn handler(
     let id = parse_policy_id(&path.policy_id)?;
     let project = access.project;
     state
+        .db
         .write(move |conn| {
             let row = locked_policy(conn, &project, id)?;
             store::delete_policy(conn, &row.id)?;

@@ -32,6 +32,7 @@ pub async fn handler(
     let id = parse_policy_id(&path.policy_id)?;
     let project = access.project;
     state
+        .db
         .write(move |conn| {
             let row = existing_policy(conn, &project, id)?;
             events::execute(conn, &row)

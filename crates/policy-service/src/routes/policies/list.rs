@@ -27,6 +27,7 @@ pub async fn handler(
 ) -> Result<web::Json<PolicyListResponse>, PolicyError> {
     let project = access.project;
     let views = state
+        .db
         .read(move |conn| {
             let rows = store::list_policies(conn, &project)?;
             let counts = store::volume_counts(conn, &project)?;

@@ -45,6 +45,7 @@ pub async fn handler(
     let patch = PolicyPatch::try_from(body.into_inner())?;
     let project = access.project;
     let row = state
+        .db
         .write(move |conn| {
             let mut row = locked_policy(conn, &project, id)?;
             let mut settings = row.settings()?;

@@ -55,6 +55,7 @@ pub async fn handler(
     let project = access.project;
     let max_volumes = state.limits.max_volumes_per_policy;
     let response = state
+        .db
         .write(move |conn| {
             let now = Utc::now().naive_utc();
             // Association changes touch several policies; one project lock orders them all.

@@ -42,6 +42,7 @@ pub async fn handler(
     let parsed = resources::parse(body.resources.as_deref(), false)?;
     let project = access.project;
     let response = state
+        .db
         .write(move |conn| {
             let now = Utc::now().naive_utc();
             store::lock_project(conn, &project, now)?;

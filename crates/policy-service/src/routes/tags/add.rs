@@ -35,6 +35,7 @@ pub async fn handler(
     let tags: Vec<Tag> = parse_tags(std::slice::from_ref(&body.tag))?.into_vec();
     let project = access.project;
     state
+        .db
         .write(move |conn| {
             let mut policy = locked_policy(conn, &project, policy_id)?;
             super::put_tags(conn, &mut policy, &tags)

@@ -66,6 +66,7 @@ pub async fn handler(
     };
     let project = access.project;
     state
+        .db
         .write(move |conn| {
             let mut policy = locked_policy(conn, &project, policy_id)?;
             match op {

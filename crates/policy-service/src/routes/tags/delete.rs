@@ -43,6 +43,7 @@ pub async fn handler(
     let key = path.into_inner().key;
     let project = access.project;
     state
+        .db
         .write(move |conn| {
             let mut policy = locked_policy(conn, &project, policy_id)?;
             if store::delete_tags(conn, &policy.id, &[key.as_str()])? == 0 {

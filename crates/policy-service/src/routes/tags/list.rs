@@ -34,6 +34,7 @@ pub async fn handler(
     let policy_id = parse_policy_id(&path.policy_id)?;
     let project = access.project;
     let tags = state
+        .db
         .read(move |conn| {
             let policy = existing_policy(conn, &project, policy_id)?;
             Ok(store::tags_of(conn, &policy.id)?)

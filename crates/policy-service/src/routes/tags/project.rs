@@ -22,7 +22,7 @@ pub async fn handler(
     state: web::Data<AppState>,
 ) -> Result<web::Json<ProjectTagsResponse>, PolicyError> {
     let project = access.project;
-    let rows = state.read(move |conn| Ok(store::tags_of_project(conn, &project)?)).await?;
+    let rows = state.db.read(move |conn| Ok(store::tags_of_project(conn, &project)?)).await?;
     // Rows come sorted by key then value.
     let mut tags: Vec<TagValues> = Vec::new();
     for (_, key, value) in rows {

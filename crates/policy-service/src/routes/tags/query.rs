@@ -43,6 +43,7 @@ pub async fn handler(
     let (query, action) = TagQuery::parse(&body)?;
     let project = access.project;
     let (policies, tag_rows) = state
+        .db
         .read(move |conn| {
             Ok((store::list_policies(conn, &project)?, store::tags_of_project(conn, &project)?))
         })

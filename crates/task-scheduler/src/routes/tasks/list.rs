@@ -72,7 +72,8 @@ pub async fn handler(
     let query = TaskQuery::parse(&params, state.max_page_size);
     let project = access.project;
     let response = state
-        .read(move |conn| {
+        .db
+        .read_snapshot(move |conn| {
             if policies::find_visible(conn, project.as_str(), &policy_id)?.is_none() {
                 return Err(TaskError::PolicyNotFound(policy_id));
             }

@@ -1,33 +1,55 @@
-//! The API as the gateway serves it: the three services' documents merged into one
-//! (`openapi/vbs.json`, `make openapi`), from which clients are generated.
+//! The committed OpenAPI documents: each service's own, and the API as the gateway serves it,
+//! the three merged into one (`openapi/vbs.json`), from which clients are generated.
 
-use utoipa::{
-    OpenApi,
-    openapi::{self, Server},
-};
+use service_kit::openapi::committed_json;
+use utoipa::openapi::{self, Server};
 
-/// One service's document.
-pub fn service_document(service: Service) -> openapi::OpenApi {
-    match service {
-        Service::PolicyService => policy_service::openapi::ApiDoc::openapi(),
-        Service::TaskScheduler => task_scheduler::openapi::ApiDoc::openapi(),
-        Service::BackupService => backup_service::openapi::ApiDoc::openapi(),
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Service {
+/// One of the documents under `openapi/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Doc {
     PolicyService,
     TaskScheduler,
     BackupService,
+    /// The three merged, as the gateway serves them (`openapi/vbs.json`).
+    Gateway,
+}
+
+impl Doc {
+    pub const ALL: [Self; 4] = [Self::PolicyService, Self::TaskScheduler, Self::BackupService, Self::Gateway];
+
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Self::PolicyService => "policy-service.json",
+            Self::TaskScheduler => "task-scheduler.json",
+            Self::BackupService => "backup-service.json",
+            Self::Gateway => "vbs.json",
+        }
+    }
+
+    /// The document as committed.
+    pub fn json(self) -> anyhow::Result<String> {
+        Ok(match self {
+            Self::Gateway => committed_json(&gateway_document()?),
+            service => committed_json(&service_document(service)),
+        })
+    }
+}
+
+/// One service's document.
+fn service_document(service: Doc) -> openapi::OpenApi {
+    match service {
+        Doc::PolicyService => policy_service::openapi::document().api,
+        Doc::TaskScheduler => task_scheduler::openapi::document().api,
+        Doc::BackupService | Doc::Gateway => backup_service::openapi::document().api,
+    }
 }
 
 /// The merged document. Paths, schemas, security schemes and tags of every service are kept;
 /// where two services describe the same schema (the error envelopes) the first description wins,
 /// and a path served by two services is refused: the gateway could route it to only one.
-pub fn gateway_document() -> anyhow::Result<openapi::OpenApi> {
-    let mut merged = service_document(Service::PolicyService);
-    for service in [Service::TaskScheduler, Service::BackupService] {
+fn gateway_document() -> anyhow::Result<openapi::OpenApi> {
+    let mut merged = service_document(Doc::PolicyService);
+    for service in [Doc::TaskScheduler, Doc::BackupService] {
         let doc = service_document(service);
         if let Some(path) = doc.paths.paths.keys().find(|p| merged.paths.paths.contains_key(*p)) {
             anyhow::bail!("{path} is described by two services");
@@ -45,18 +67,13 @@ pub fn gateway_document() -> anyhow::Result<openapi::OpenApi> {
     Ok(merged)
 }
 
-/// The merged document as committed: pretty JSON with a trailing newline.
-pub fn gateway_document_json() -> anyhow::Result<String> {
-    let mut json = gateway_document()?.to_pretty_json()?;
-    json.push('\n');
-    Ok(json)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
     use super::*;
+
+    const SERVICES: [Doc; 3] = [Doc::PolicyService, Doc::TaskScheduler, Doc::BackupService];
 
     #[test]
     fn the_committed_gateway_document_is_up_to_date() {
@@ -64,7 +81,7 @@ mod tests {
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/vbs.json"))
                 .unwrap_or_default();
         assert!(
-            committed == gateway_document_json().unwrap(),
+            committed == Doc::Gateway.json().unwrap(),
             "openapi/vbs.json is out of date: run `make openapi` and commit the result"
         );
     }
@@ -72,7 +89,7 @@ mod tests {
     #[test]
     fn every_service_path_is_in_the_gateway_document() {
         let merged = gateway_document().unwrap();
-        for service in [Service::PolicyService, Service::TaskScheduler, Service::BackupService] {
+        for service in SERVICES {
             for (path, item) in service_document(service).paths.paths {
                 let got = merged.paths.paths.get(&path).unwrap_or_else(|| panic!("{path} missing"));
                 assert!(got == &item, "{path} differs from the service's description");

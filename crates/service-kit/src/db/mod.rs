@@ -18,6 +18,12 @@ use diesel::{
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+mod handle;
+mod ids;
+
+pub use handle::{Db, run};
+pub use ids::{DbId, DbProjectId};
+
 pub type PgPool = Pool<ConnectionManager<PgConnection>>;
 pub type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
 
@@ -45,6 +51,46 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
     #[error("database task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+}
+
+/// Where a service's database is and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseSettings {
+    /// The service's own `VBS_<SERVICE>_DATABASE_URL`.
+    pub url: String,
+    /// `VBS_DB_POOL_SIZE` (default 10).
+    pub pool_size: u32,
+    /// `VBS_CREATE_DATABASE` (default true): create the database at start when it is missing.
+    pub create: bool,
+}
+
+impl DatabaseSettings {
+    /// The URL from `url_key` (else `default_url`) and the pool settings every service shares.
+    pub fn from_env(url_key: &str, default_url: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            url: crate::config::var_or(url_key, default_url),
+            pool_size: crate::config::parse_or("VBS_DB_POOL_SIZE", 10)?,
+            create: crate::config::parse_or("VBS_CREATE_DATABASE", true)?,
+        })
+    }
+}
+
+/// Everything a service does with its database before it serves: create it when allowed and
+/// missing, open the pool, and apply the migrations under the migration lock.
+pub async fn bootstrap(settings: &DatabaseSettings, migrations: Migrations) -> anyhow::Result<PgPool> {
+    let settings = settings.clone();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<PgPool> {
+        if settings.create {
+            ensure_database(&settings.url)?;
+        }
+        let pool = pool(&settings.url, settings.pool_size)?;
+        let ran = migrate(&mut *pool.get()?, migrations)?;
+        if ran > 0 {
+            tracing::info!(migrations = ran, "database migrated");
+        }
+        Ok(pool)
+    })
+    .await?
 }
 
 /// Connects, checking the URL once directly so that a wrong URL or a stopped server is reported
@@ -103,7 +149,7 @@ pub fn ensure_database(url: &str) -> anyhow::Result<()> {
 }
 
 /// Splits `postgres://…/name?params` into the server part and the database name.
-fn split_database(url: &str) -> anyhow::Result<(String, String)> {
+pub(crate) fn split_database(url: &str) -> anyhow::Result<(String, String)> {
     let without_params = url.split('?').next().unwrap_or(url);
     let (server, name) = without_params
         .rsplit_once('/')
@@ -118,7 +164,7 @@ fn split_database(url: &str) -> anyhow::Result<(String, String)> {
 
 /// The `?params` part of a database URL (empty when there is none), to carry options such as
 /// `sslmode` over to the URLs derived from it.
-fn url_params(url: &str) -> &str {
+pub(crate) fn url_params(url: &str) -> &str {
     url.find('?').map_or("", |i| &url[i..])
 }
 
@@ -133,67 +179,6 @@ pub fn redact(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
-    }
-}
-
-/// Runs blocking diesel work on a pooled connection, off the async executor, in the caller's
-/// span.
-pub async fn run<T, E, F>(pool: &PgPool, f: F) -> Result<T, E>
-where
-    F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
-    T: Send + 'static,
-    E: From<DbError> + Send + 'static,
-{
-    let pool = pool.clone();
-    crate::telemetry::spawn_blocking_in_span(move || {
-        let mut conn = pool.get().map_err(DbError::from)?;
-        f(&mut conn)
-    })
-    .await
-    .map_err(DbError::from)?
-}
-
-/// Runs `f` in one transaction on a pool connection and, once it committed, wakes the outbox
-/// relay (`wake_relay`) so that the messages the transaction wrote go out at once rather than at
-/// the relay's next poll. What handlers of a service with an outbox call for every change.
-pub async fn write_and_wake<T, E, F>(pool: &PgPool, wake_relay: &tokio::sync::Notify, f: F) -> Result<T, E>
-where
-    F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
-    T: Send + 'static,
-    E: From<DbError> + From<diesel::result::Error> + Send + 'static,
-{
-    use diesel::Connection as _;
-    let out = run(pool, move |conn| conn.transaction(f)).await?;
-    wake_relay.notify_one();
-    Ok(out)
-}
-
-/// A throw-away database for one test, dropped when the guard is.
-pub struct TestDatabase {
-    pub url: String,
-    server: String,
-    params: String,
-    name: String,
-}
-
-impl TestDatabase {
-    /// Creates `<prefix>_<random>` on the server of `base_url`, with `base_url`'s parameters.
-    pub fn create(base_url: &str, prefix: &str) -> anyhow::Result<Self> {
-        let (server, _) = split_database(base_url)?;
-        let params = url_params(base_url).to_owned();
-        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
-        let url = format!("{server}/{name}{params}");
-        ensure_database(&url)?;
-        Ok(Self { url, server, params, name })
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres{}", self.server, self.params)) {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
-                .execute(&mut admin);
-        }
     }
 }
 
