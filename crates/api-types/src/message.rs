@@ -17,7 +17,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::domain::ResourceId;
+use crate::domain::{ProjectId, ResourceId};
 
 /// A payload type with its routing key and schema version.
 pub trait Message: Serialize + DeserializeOwned {
@@ -124,7 +124,7 @@ pub struct RetentionRule {
 /// the highest version it has seen and ignores anything older that arrives late.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyChanged {
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub policy_id: ResourceId,
     pub version: i64,
     #[serde(flatten)]
@@ -149,7 +149,7 @@ impl Message for PolicyChanged {
 /// `policy.execute`: run the policy now for every associated volume, whatever the schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyExecute {
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub policy_id: ResourceId,
     /// The policy version the request saw.
     pub version: i64,
@@ -165,7 +165,7 @@ impl Message for PolicyExecute {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupRequested {
     pub task_id: ResourceId,
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub policy_id: ResourceId,
     pub volume_id: ResourceId,
     /// `autobk_` + 4 hex characters.
@@ -188,7 +188,7 @@ impl Message for BackupRequested {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskStatus {
     pub task_id: ResourceId,
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub policy_id: ResourceId,
     pub volume_id: ResourceId,
     pub at: DateTime<Utc>,
@@ -233,7 +233,7 @@ impl Message for TaskStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupJob {
     pub job_id: ResourceId,
-    pub project_id: String,
+    pub project_id: ProjectId,
 }
 
 impl Message for BackupJob {
@@ -253,7 +253,7 @@ mod tests {
     #[test]
     fn envelope_round_trip_and_checks() {
         let msg = PolicyExecute {
-            project_id: "p1".into(),
+            project_id: ProjectId::parse("p1").unwrap(),
             policy_id: id(1),
             version: 3,
             requested_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
@@ -276,7 +276,7 @@ mod tests {
     #[test]
     fn policy_changed_shapes() {
         let deleted = PolicyChanged {
-            project_id: "p".into(),
+            project_id: ProjectId::parse("p").unwrap(),
             policy_id: id(7),
             version: 9,
             change: PolicyChange::Deleted,

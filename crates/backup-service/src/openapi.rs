@@ -1,7 +1,6 @@
-//! The OpenAPI document, generated from the handlers' annotations. `vbsctl openapi
-//! backup-service` prints it (`make openapi` writes `openapi/backup-service.json`); a test
-//! fails when the committed file differs. The service serves it at
-//! `/openapi/backup-service.json` with Swagger UI at `/docs/`.
+//! The OpenAPI document, generated from the handlers' annotations. `make openapi` writes it to
+//! `openapi/backup-service.json`; a test fails when the committed file differs. The service
+//! serves it at `/openapi/backup-service.json` with Swagger UI at `/docs/`.
 
 use api_types::openapi::TokenAuth;
 use api_types::{dto, error};
@@ -33,16 +32,16 @@ pub struct CinderFaultDoc {
         license(name = "Apache-2.0")
     ),
     paths(
-        native::create::handler,
-        native::list::summary,
-        native::list::detail,
-        native::show::handler,
-        native::delete::handler,
-        native::restore::handler,
-        cloud::create::handler,
-        cloud::restore::handler,
-        cloud::quota::handler,
-        jobs::show::handler,
+        native::create::create_backup,
+        native::list::list_backups,
+        native::list::list_backups_detail,
+        native::show::show_backup,
+        native::delete::delete_backup,
+        native::restore::restore_backup,
+        cloud::create::create_cloud_backup,
+        cloud::restore::restore_cloud_backup,
+        cloud::quota::show_quota,
+        jobs::show::show_job,
     ),
     components(schemas(
         error::ErrorEnvelope,

@@ -1,5 +1,5 @@
-//! Building and running the service: database, migrations, the HTTP API and/or the workers,
-//! and the outbox relay (both roles write messages).
+//! Building and running the service: the shared service process (database, outbox relay: both
+//! roles write messages), the HTTP API and/or the workers.
 
 use actix_web::{dev::Server, web};
 use anyhow::Context;
@@ -9,17 +9,17 @@ use futures_util::FutureExt;
 use service_kit::{
     CancellationToken,
     auth::TokenKeys,
-    db::{Db, Migrations, PgPool},
+    db::{Migrations, PgPool},
     http::{Basics, Cinder},
     process::ServiceProcess,
 };
 
 use crate::{
-    config::{Quotas, Settings},
-    error::BackupError,
-    openapi, routes, storage,
+    app::Backups,
+    config::Settings,
+    engine, openapi, routes,
     volumes::FileVolumes,
-    worker::{Maintenance, Worker},
+    worker::{Maintenance, Worker, WorkerState},
 };
 
 pub const SERVICE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -27,25 +27,11 @@ pub static MIGRATIONS: Migrations = Migrations(&SERVICE_MIGRATIONS);
 
 /// What handlers share.
 pub struct AppState {
-    pub db: Db<BackupError>,
-    pub volumes: FileVolumes,
+    pub backups: Backups,
+    /// `VBS_PUBLIC_URL`, for links.
     pub public_url: Option<String>,
+    /// `VBS_AVAILABILITY_ZONE`, shown on backups.
     pub availability_zone: Option<String>,
-    pub quotas: Quotas,
-}
-
-impl AppState {
-    /// Runs blocking volume-driver work off the executor.
-    pub async fn volumes<T, F>(&self, f: F) -> Result<T, BackupError>
-    where
-        F: FnOnce(&FileVolumes) -> Result<T, BackupError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let volumes = self.volumes.clone();
-        service_kit::telemetry::spawn_blocking_in_span(move || f(&volumes))
-            .await
-            .map_err(|e| BackupError::from(anyhow::Error::from(e)))?
-    }
 }
 
 pub struct Application {
@@ -68,27 +54,25 @@ impl Application {
         )
         .await?;
         let volumes = FileVolumes::new(&settings.volumes_root);
-        let engine = storage::engine(&settings.object_store, settings.worker.engine_threads)?;
+        let engine = engine::build(&settings.object_store, settings.worker.engine_threads)?;
         let worker = settings.role.runs_jobs().then(|| {
-            Worker::new(
-                process.pool().clone(),
-                process.broker(),
-                process.wake_relay(),
-                engine.clone(),
-                volumes.clone(),
-                settings.worker.clone(),
-                settings.quotas,
-            )
+            Worker::new(WorkerState {
+                db: process.db(),
+                broker: process.broker(),
+                engine: engine.clone(),
+                volumes: volumes.clone(),
+                settings: settings.worker.clone(),
+                quotas: settings.quotas,
+                shutdown: process.shutdown_token(),
+            })
         });
 
         let (server, port) = if settings.role.serves_http() {
             let keys = web::Data::new(keys.context("the API role needs VBS_TOKEN_SECRET")?);
             let state = web::Data::new(AppState {
-                db: process.db(),
-                volumes,
+                backups: Backups::new(process.db(), volumes, settings.quotas),
                 public_url: settings.public_url.clone(),
                 availability_zone: settings.availability_zone.clone(),
-                quotas: settings.quotas,
             });
             let basics = Basics { pool: process.pool().clone(), document: openapi::document() };
             let (server, port) = service_kit::http::server::<Cinder>(&settings.bind, basics, move |cfg| {
@@ -130,8 +114,7 @@ impl Application {
     /// Serves until the process is asked to stop, relaying the outbox and running the workers
     /// alongside.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let shutdown = self.process.shutdown_token();
-        let background = self.worker.into_iter().map(|w| w.run(shutdown.clone()).boxed()).collect();
+        let background = self.worker.into_iter().map(|w| w.run().boxed()).collect();
         self.process.run(self.server, background).await
     }
 }

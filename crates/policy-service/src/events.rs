@@ -3,9 +3,8 @@
 //! retention, volumes, tags) with its version, so the scheduler's read model never has to merge
 //! partial updates and can ignore any message older than what it has.
 
-use anyhow::Context;
 use api_types::{
-    domain::{Frequency, ProjectId, ResourceId, WeekDays},
+    domain::{Frequency, WeekDays},
     message::{PolicyChange, PolicyChanged, PolicyExecute, PolicySnapshot, TagPair},
 };
 use chrono::Utc;
@@ -17,19 +16,11 @@ use crate::{
     store::{self, PolicyRow},
 };
 
-fn policy_id(row: &PolicyRow) -> Result<ResourceId, PolicyError> {
-    Ok(ResourceId::parse("policy_id", &row.id).context("stored policy id")?)
-}
-
 pub fn snapshot(conn: &mut PgConnection, row: &PolicyRow) -> Result<PolicySnapshot, PolicyError> {
     let settings = row.settings()?;
-    let volumes = store::volumes_of(conn, &row.id)?
-        .iter()
-        .map(|v| ResourceId::parse("volume_id", v))
-        .collect::<Result<Vec<_>, _>>()
-        .context("stored volume id")?;
+    let volumes = store::volumes_of(conn, *row.id)?;
     let tags =
-        store::tags_of(conn, &row.id)?.into_iter().map(|(key, value)| TagPair { key, value }).collect();
+        store::tags_of(conn, *row.id)?.into_iter().map(|(key, value)| TagPair { key, value }).collect();
     Ok(PolicySnapshot {
         name: row.name.clone(),
         enabled: settings.status.is_on(),
@@ -47,8 +38,8 @@ pub fn snapshot(conn: &mut PgConnection, row: &PolicyRow) -> Result<PolicySnapsh
 pub fn changed(conn: &mut PgConnection, row: &PolicyRow) -> Result<(), PolicyError> {
     let policy = snapshot(conn, row)?;
     let msg = PolicyChanged {
-        project_id: row.project_id.clone(),
-        policy_id: policy_id(row)?,
+        project_id: row.project_id.clone().into(),
+        policy_id: *row.id,
         version: row.version,
         change: PolicyChange::Upserted { policy },
     };
@@ -57,10 +48,10 @@ pub fn changed(conn: &mut PgConnection, row: &PolicyRow) -> Result<(), PolicyErr
 }
 
 /// Announces a deletion; `version` is one above the last stored version.
-pub fn deleted(conn: &mut PgConnection, project: &ProjectId, row: &PolicyRow) -> Result<(), PolicyError> {
+pub fn deleted(conn: &mut PgConnection, row: &PolicyRow) -> Result<(), PolicyError> {
     let msg = PolicyChanged {
-        project_id: project.as_str().to_owned(),
-        policy_id: policy_id(row)?,
+        project_id: row.project_id.clone().into(),
+        policy_id: *row.id,
         version: row.version + 1,
         change: PolicyChange::Deleted,
     };
@@ -70,8 +61,8 @@ pub fn deleted(conn: &mut PgConnection, project: &ProjectId, row: &PolicyRow) ->
 
 pub fn execute(conn: &mut PgConnection, row: &PolicyRow) -> Result<(), PolicyError> {
     let msg = PolicyExecute {
-        project_id: row.project_id.clone(),
-        policy_id: policy_id(row)?,
+        project_id: row.project_id.clone().into(),
+        policy_id: *row.id,
         version: row.version,
         requested_at: Utc::now(),
     };

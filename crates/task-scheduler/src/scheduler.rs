@@ -22,7 +22,11 @@ use api_types::{
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::{Connection, PgConnection};
-use service_kit::{CancellationToken, db, db::PgPool, outbox};
+use service_kit::{
+    CancellationToken,
+    db::{self, DbId, PgPool},
+    outbox,
+};
 use tokio::sync::Notify;
 
 use crate::{
@@ -122,7 +126,7 @@ impl Scheduler {
                         let next = settle(conn, row, ctx.now, ctx, &mut report)?;
                         policies::set_next_fire(
                             conn,
-                            &row.id,
+                            *row.id,
                             next.map(store::naive),
                             store::naive(ctx.now),
                         )?;
@@ -260,16 +264,16 @@ pub(crate) fn settle(
     if plan.unrecorded > 0 {
         tracing::warn!(policy_id = %row.id, slots = plan.unrecorded, "older missed slots were not recorded");
     }
-    let volumes = policies::volumes_of(conn, &row.id)?;
+    let volumes = policies::volumes_of(conn, *row.id)?;
     for (slot, why) in &plan.missed {
         let message = firing::missed_message(*slot, *why, ctx.grace());
-        for volume in &volumes {
+        for &volume in &volumes {
             report.count(create_task(conn, row, volume, Trigger::Schedule, *slot, Some(&message), ctx)?);
         }
         tracing::info!(policy_id = %row.id, %slot, volumes = volumes.len(), "missed slot recorded as SKIP");
     }
     if let Some(slot) = plan.run {
-        for volume in &volumes {
+        for &volume in &volumes {
             report.count(create_task(conn, row, volume, Trigger::Schedule, slot, None, ctx)?);
         }
     }
@@ -279,8 +283,8 @@ pub(crate) fn settle(
 /// "Execute now": a task for every volume of the live, locked policy.
 pub(crate) fn fire_now(conn: &mut PgConnection, row: &PolicyRow, ctx: &Ctx) -> anyhow::Result<FireReport> {
     let mut report = FireReport { policies: 1, ..FireReport::default() };
-    for volume in policies::volumes_of(conn, &row.id)? {
-        report.count(create_task(conn, row, &volume, Trigger::Manual, ctx.now, None, ctx)?);
+    for volume in policies::volumes_of(conn, *row.id)? {
+        report.count(create_task(conn, row, volume, Trigger::Manual, ctx.now, None, ctx)?);
     }
     Ok(report)
 }
@@ -291,7 +295,7 @@ pub(crate) fn fire_now(conn: &mut PgConnection, row: &PolicyRow, ctx: &Ctx) -> a
 fn create_task(
     conn: &mut PgConnection,
     policy: &PolicyRow,
-    volume: &str,
+    volume: ResourceId,
     trigger: Trigger,
     slot: DateTime<Utc>,
     missed: Option<&str>,
@@ -302,7 +306,7 @@ fn create_task(
         None => match tasks::open_task_of_volume(conn, &policy.project_id, volume)? {
             Some((previous, status)) => {
                 let status = TaskState::parse(&status).unwrap_or(TaskState::Running);
-                (TaskState::Skip, Some(task::busy_message(&previous, status)))
+                (TaskState::Skip, Some(task::busy_message(previous, status)))
             }
             None => (TaskState::Waiting, None),
         },
@@ -315,10 +319,10 @@ fn create_task(
     let inserted = tasks::insert(
         conn,
         &NewTask {
-            id: id.to_string(),
+            id: DbId(id),
             project_id: policy.project_id.clone(),
-            policy_id: policy.id.clone(),
-            volume_id: volume.to_owned(),
+            policy_id: policy.id,
+            volume_id: DbId(volume),
             trigger: trigger.as_str(),
             scheduled_at: store::naive(slot),
             status: status.as_str(),
@@ -330,15 +334,15 @@ fn create_task(
         },
     )?;
     if !inserted {
-        tracing::debug!(policy_id = %policy.id, volume_id = volume, %slot, "slot already fired");
+        tracing::debug!(policy_id = %policy.id, volume_id = %volume, %slot, "slot already fired");
         return Ok(None);
     }
     if status == TaskState::Waiting {
         let request = BackupRequested {
             task_id: id,
-            project_id: policy.project_id.clone(),
-            policy_id: ResourceId::parse("policy_id", &policy.id).context("stored policy id")?,
-            volume_id: ResourceId::parse("volume_id", volume).context("stored volume id")?,
+            project_id: policy.project_id.clone().into(),
+            policy_id: *policy.id,
+            volume_id: volume,
             backup_name,
             retention: policy.retention(),
             utc_offset_minutes: policy.utc_offset_minutes,
@@ -348,7 +352,7 @@ fn create_task(
         let traceparent = service_kit::telemetry::traceparent_of(&tracing::Span::current());
         outbox::enqueue(conn, &Envelope::new(request, ctx.now, traceparent))?;
     } else {
-        tracing::info!(policy_id = %policy.id, volume_id = volume, %slot, task_id = %id, "task created as SKIP");
+        tracing::info!(policy_id = %policy.id, volume_id = %volume, %slot, task_id = %id, "task created as SKIP");
     }
     Ok(Some(status))
 }

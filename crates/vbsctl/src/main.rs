@@ -13,7 +13,7 @@ use std::{io::Write, path::PathBuf, time::Duration};
 use anyhow::Context;
 use api_types::domain::{ProjectId, ResourceId};
 use backup_engine::Engine;
-use backup_service::{config::Settings, storage, volumes::FileVolumes};
+use backup_service::{config::Settings, engine, project_lock::ProjectLock, volumes::FileVolumes};
 use clap::{Parser, Subcommand};
 use service_kit::auth::TokenKeys;
 
@@ -141,7 +141,7 @@ fn run(command: Command) -> anyhow::Result<String> {
         Command::Volume(v) => volume(v, &FileVolumes::new(&Settings::from_env()?.volumes_root)),
         Command::Backup(b) => {
             let settings = Settings::from_env()?;
-            let engine = storage::engine(&settings.object_store, settings.worker.engine_threads)?;
+            let engine = engine::build(&settings.object_store, settings.worker.engine_threads)?;
             runtime()?.block_on(backup(b, &settings, &engine))
         }
     }
@@ -178,11 +178,11 @@ async fn backup(command: BackupCommand, settings: &Settings, engine: &Engine) ->
         BackupCommand::Gc { project: p, grace_secs } => {
             let p = project(&p)?;
             let pool = service_kit::db::pool(&settings.database.url, 2)?;
-            let mut opts = storage::gc_options(&settings.worker);
+            let mut opts = engine::gc_options(&settings.worker);
             if let Some(g) = grace_secs {
                 opts.grace = Duration::from_secs(g);
             }
-            let lock = storage::ProjectLock::acquire(&pool, &p, Duration::from_secs(300)).await?;
+            let lock = ProjectLock::acquire(&pool, &p, Duration::from_secs(300)).await?;
             let report = engine.gc(p.as_str(), &opts).await;
             lock.release().await;
             Ok(format!("{:#?}\n", report?))

@@ -6,64 +6,56 @@ use std::{sync::Arc, time::Duration};
 use api_types::domain::ProjectId;
 use backup_engine::GcReport;
 use chrono::Utc;
-use diesel::{Connection, PgConnection, prelude::*};
-use service_kit::{CancellationToken, db};
 
-use super::{Inner, job::release_to_init};
+use super::{WorkerState, finish::release};
 use crate::{
-    domain::JobStatus,
-    error::BackupError,
-    storage,
-    store::{self, JobRow, schema::jobs},
+    engine,
+    store::{jobs, projects},
 };
 
 /// Collects every project whose last collection is older than the interval. Several workers
 /// may run this at once: each project is collected under its advisory lock, by whoever gets it.
-pub async fn gc_once(inner: &Inner) -> anyhow::Result<Vec<(String, GcReport)>> {
-    let interval = chrono::Duration::from_std(inner.settings.gc_interval)?;
+pub async fn gc_once(state: &WorkerState) -> anyhow::Result<Vec<(ProjectId, GcReport)>> {
+    let interval = chrono::Duration::from_std(state.settings.gc_interval)?;
     let before = Utc::now().naive_utc() - interval;
-    let projects = db::run(&inner.pool, move |conn: &mut PgConnection| -> Result<_, BackupError> {
-        Ok(store::projects_due_for_gc(conn, before)?)
-    })
-    .await?;
-    let opts = storage::gc_options(&inner.settings);
+    let due = state.db.read(move |conn| Ok(projects::due_for_gc(conn, before)?)).await?;
+    let opts = engine::gc_options(&state.settings);
     let mut reports = Vec::new();
-    for p in projects {
-        let Ok(project) = ProjectId::parse(&p) else { continue };
-        match storage::gc_project(&inner.pool, &inner.engine, &project, &opts).await {
+    for project in due {
+        match engine::gc_project(state.db.pool(), &state.engine, &project, &opts).await {
             Ok(Some(report)) => {
                 if report.packs_deleted > 0 || report.packs_repacked > 0 || report.missing_packs > 0 {
-                    tracing::info!(project = %p, ?report, "garbage collected");
+                    tracing::info!(%project, ?report, "garbage collected");
                 }
                 if report.missing_packs > 0 {
-                    tracing::error!(project = %p, missing = report.missing_packs, "manifests reference missing packs");
+                    tracing::error!(%project, missing = report.missing_packs, "manifests reference missing packs");
                 }
-                let proj = p.clone();
-                db::run(&inner.pool, move |conn: &mut PgConnection| -> Result<_, BackupError> {
-                    Ok(store::mark_gc_done(conn, &proj, Utc::now().naive_utc())?)
-                })
-                .await?;
-                reports.push((p, report));
+                let p = project.clone();
+                state
+                    .db
+                    .read(move |conn| Ok(projects::mark_gc_done(conn, &p, Utc::now().naive_utc())?))
+                    .await?;
+                reports.push((project, report));
             }
-            Ok(None) => tracing::debug!(project = %p, "another worker is collecting this project"),
-            Err(e) => tracing::warn!(project = %p, error = %format!("{e:#}"), "garbage collection failed"),
+            Ok(None) => tracing::debug!(%project, "another worker is collecting this project"),
+            Err(e) => tracing::warn!(%project, error = %format!("{e:#}"), "garbage collection failed"),
         }
     }
     Ok(reports)
 }
 
-pub(super) async fn gc_loop(inner: Arc<Inner>, shutdown: CancellationToken) {
-    if inner.settings.gc_interval.is_zero() {
+pub async fn gc_loop(state: Arc<WorkerState>) {
+    if state.settings.gc_interval.is_zero() {
         return;
     }
     // Look for due projects a few times per interval, but not more than once a minute.
-    let tick = (inner.settings.gc_interval / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let tick = (state.settings.gc_interval / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
     loop {
         tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = state.shutdown.cancelled() => return,
             () = tokio::time::sleep(tick) => {}
         }
-        if let Err(e) = gc_once(&inner).await {
+        if let Err(e) = gc_once(&state).await {
             tracing::warn!(error = %format!("{e:#}"), "garbage collection pass failed");
         }
     }
@@ -72,41 +64,32 @@ pub(super) async fn gc_loop(inner: Arc<Inner>, shutdown: CancellationToken) {
 /// Returns running jobs whose lease went stale (their worker died) to `INIT` and publishes
 /// them again; the next claim resumes them or, past the attempt limit, fails them. Returns the
 /// ids handed out.
-pub async fn reap_once(inner: &Inner) -> anyhow::Result<Vec<String>> {
-    let timeout = chrono::Duration::from_std(inner.settings.job_timeout)?;
-    let reaped = db::run(&inner.pool, move |conn: &mut PgConnection| {
-        conn.transaction(|conn| -> Result<Vec<String>, BackupError> {
-            let before = Utc::now().naive_utc() - timeout;
-            // PostgreSQL-specific: SKIP LOCKED, so reapers of several workers split the work.
-            let stale: Vec<JobRow> = jobs::table
-                .filter(jobs::status.eq(JobStatus::Running.as_str()))
-                .filter(jobs::heartbeat_at.lt(before))
-                .for_update()
-                .skip_locked()
-                .select(JobRow::as_select())
-                .load(conn)?;
+pub async fn reap_once(state: &WorkerState) -> anyhow::Result<Vec<String>> {
+    let timeout = chrono::Duration::from_std(state.settings.job_timeout)?;
+    let reaped = state
+        .db
+        .write(move |conn| {
+            let stale = jobs::lock_stale(conn, Utc::now().naive_utc() - timeout)?;
             for job in &stale {
-                release_to_init(conn, job, job.attempts)?;
+                release(conn, job, job.attempts)?;
             }
-            Ok(stale.into_iter().map(|j| j.id).collect())
+            Ok(stale.into_iter().map(|j| j.id.to_string()).collect::<Vec<_>>())
         })
-    })
-    .await?;
+        .await?;
     if !reaped.is_empty() {
-        inner.wake_relay.notify_one();
         tracing::warn!(jobs = ?reaped, "jobs of a stopped worker handed out again");
     }
     Ok(reaped)
 }
 
-pub(super) async fn reap_loop(inner: Arc<Inner>, shutdown: CancellationToken) {
-    let tick = inner.settings.reap_interval.max(Duration::from_millis(100));
+pub async fn reap_loop(state: Arc<WorkerState>) {
+    let tick = state.settings.reap_interval.max(Duration::from_millis(100));
     loop {
         tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = state.shutdown.cancelled() => return,
             () = tokio::time::sleep(tick) => {}
         }
-        if let Err(e) = reap_once(&inner).await {
+        if let Err(e) = reap_once(&state).await {
             tracing::warn!(error = %format!("{e:#}"), "reaper pass failed");
         }
     }

@@ -1,33 +1,28 @@
-//! `backup.requested`: a policy wants a volume backed up.
+//! `backup.requested`: a policy wants a volume backed up. It becomes a create job (whose own
+//! `backup.job` message runs it), or a `SKIP` / `EXECUTE_FAIL` task status, in one transaction
+//! with the inbox record, so a redelivered request changes nothing.
+
+use std::sync::Arc;
 
 use api_types::{
-    domain::{BackupName, ProjectId},
+    domain::BackupName,
     error::codes::volume_backup as vb,
     message::{BackupRequested, Envelope, Message, TaskOutcome, TaskStatus},
 };
 use chrono::Utc;
 use diesel::{Connection, PgConnection};
-use service_kit::{amqp::Outcome, db, inbox, outbox};
-
-use super::Inner;
-use crate::{
-    error::BackupError,
-    store,
-    submit::{self, AutoBackup, NewBackup},
-    volumes::VolumeError,
+use service_kit::{
+    amqp::{Applied, ApplyError},
+    inbox, outbox,
 };
 
-fn status(req: &BackupRequested, outcome: TaskOutcome) -> TaskStatus {
-    TaskStatus {
-        task_id: req.task_id,
-        project_id: req.project_id.clone(),
-        policy_id: req.policy_id,
-        volume_id: req.volume_id,
-        at: Utc::now(),
-        vbs_job_id: None,
-        outcome,
-    }
-}
+use super::{WorkerState, error::WorkerError};
+use crate::{
+    app::requests::{self, AutoBackup, NewBackup},
+    error::BackupError,
+    store::jobs,
+    volumes::VolumeError,
+};
 
 /// What to do with the request, decided before the transaction (the volume check is file
 /// system work).
@@ -36,36 +31,13 @@ enum Plan {
     Skip(String),
 }
 
-pub(super) async fn handle(inner: &Inner, body: &[u8]) -> Outcome {
-    let env = match Envelope::<BackupRequested>::decode(body) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(error = %e, "malformed backup.requested, dead-lettered");
-            return Outcome::Reject;
-        }
-    };
+pub async fn apply(state: Arc<WorkerState>, env: Envelope<BackupRequested>) -> Result<Applied, ApplyError> {
     let req = env.payload.clone();
-    let (Ok(project), Ok(name)) =
-        (ProjectId::parse(&req.project_id), BackupName::automatic(&req.backup_name))
-    else {
-        tracing::error!(project = %req.project_id, name = %req.backup_name, "invalid backup.requested, dead-lettered");
-        return Outcome::Reject;
-    };
-    let drv = inner.volumes.clone();
-    let (p, v) = (project.clone(), req.volume_id);
-    let plan = service_kit::telemetry::spawn_blocking_in_span(move || match drv.volume(&p, v) {
-        Ok(vol) => Plan::Submit { volume_bytes: vol.size },
-        Err(VolumeError::VolumeNotFound(_)) => Plan::Skip(format!("volume {v} does not exist")),
-        Err(e) => {
-            tracing::warn!(error = %e, "volume unusable");
-            Plan::Skip(format!("volume {v} is unavailable"))
-        }
-    })
-    .await;
-    let Ok(plan) = plan else { return Outcome::Retry };
-
+    let name = BackupName::automatic(&req.backup_name)
+        .map_err(|e| ApplyError::Poison(format!("backup name {:?}: {e}", req.backup_name)))?;
+    let plan = plan(&state, &req).await?;
     let new = NewBackup {
-        project,
+        project: req.project_id.clone(),
         volume_id: req.volume_id,
         snapshot_id: None,
         volume_bytes: 0,
@@ -79,58 +51,81 @@ pub(super) async fn handle(inner: &Inner, body: &[u8]) -> Outcome {
             utc_offset_minutes: req.utc_offset_minutes,
         }),
     };
-    let quotas = inner.quotas;
+    let quotas = state.quotas;
     let message_id = env.message_id.to_string();
-    let result = db::run(&inner.pool, move |conn: &mut PgConnection| {
-        conn.transaction(|conn| -> Result<Option<String>, BackupError> {
+    let applied = state
+        .db
+        .write(move |conn| {
             if !inbox::first_delivery(conn, &message_id, BackupRequested::TYPE)? {
-                return Ok(None);
+                return Ok(Applied::Duplicate);
             }
-            if store::job_for_task(conn, &req.task_id.to_string())?.is_some() {
-                return Ok(None);
+            if jobs::for_task(conn, req.task_id)?.is_some() {
+                return Ok(Applied::Ignored(format!("task {} has its job already", req.task_id)));
             }
             let outcome = match plan {
                 Plan::Skip(message) => TaskOutcome::Skip { message },
                 Plan::Submit { volume_bytes } => {
                     let new = NewBackup { volume_bytes, ..new };
-                    // A savepoint: a refused submission rolls back alone and the task status
-                    // still commits with the inbox record.
-                    match conn.transaction(|c| submit::backup(c, &new, quotas, Utc::now().naive_utc())) {
-                        Ok((backup, job)) => return Ok(Some(format!("backup {} job {}", backup.id, job.id))),
-                        Err(e @ (BackupError::BackupInProgress(_) | BackupError::VolumeRestoring(_))) => {
-                            TaskOutcome::Skip { message: e.to_string() }
-                        }
-                        Err(e @ BackupError::BackupQuota { .. }) => {
-                            TaskOutcome::ExecuteFail { code: vb::BACKUP_QUOTA.into(), message: e.to_string() }
-                        }
-                        Err(e @ BackupError::CapacityQuota { .. }) => TaskOutcome::ExecuteFail {
-                            code: vb::CAPACITY_QUOTA.into(),
-                            message: e.to_string(),
-                        },
-                        Err(e) => return Err(e),
+                    match submit(conn, &new, quotas)? {
+                        Ok(done) => return Ok(Applied::Done(done)),
+                        Err(refused) => refused,
                     }
                 }
             };
             tracing::info!(task_id = %req.task_id, ?outcome, "policy backup not started");
             outbox::enqueue(conn, &outbox::envelope(status(&req, outcome)))?;
-            Ok(Some("task status".into()))
+            Ok(Applied::Done("task status".into()))
         })
-    })
-    .await;
-    match result {
-        Ok(Some(what)) => {
-            tracing::info!(%what, "backup.requested handled");
-            inner.wake_relay.notify_one();
-            Outcome::Ack
-        }
-        Ok(None) => {
-            tracing::info!("backup.requested already handled");
-            Outcome::Ack
-        }
-        Err(BackupError::Internal(service_kit::error::InternalError::Unavailable(_))) => Outcome::Retry,
+        .await?;
+    Ok(applied)
+}
+
+/// Whether the volume can be backed up; a missing or unusable volume skips the task.
+async fn plan(state: &WorkerState, req: &BackupRequested) -> Result<Plan, ApplyError> {
+    let drv = state.volumes.clone();
+    let (project, volume) = (req.project_id.clone(), req.volume_id);
+    service_kit::telemetry::spawn_blocking_in_span(move || match drv.volume(&project, volume) {
+        Ok(v) => Plan::Submit { volume_bytes: v.size },
+        Err(VolumeError::VolumeNotFound(_)) => Plan::Skip(format!("volume {volume} does not exist")),
         Err(e) => {
-            tracing::error!(error = ?e, "backup.requested failed; will retry");
-            Outcome::Retry
+            tracing::warn!(error = %e, "volume unusable");
+            Plan::Skip(format!("volume {volume} is unavailable"))
         }
+    })
+    .await
+    .map_err(|e| ApplyError::Transient(e.into()))
+}
+
+/// Records the backup in a savepoint: a refused submission rolls back alone, and the task
+/// status it turns into (`Err`) still commits with the inbox record.
+fn submit(
+    conn: &mut PgConnection,
+    new: &NewBackup,
+    quotas: crate::config::Quotas,
+) -> Result<Result<String, TaskOutcome>, WorkerError> {
+    match conn.transaction(|c| requests::record_backup(c, new, quotas, Utc::now().naive_utc())) {
+        Ok((backup, job)) => Ok(Ok(format!("backup {} job {}", backup.id, job.id))),
+        Err(e @ (BackupError::BackupInProgress(_) | BackupError::VolumeRestoring(_))) => {
+            Ok(Err(TaskOutcome::Skip { message: e.to_string() }))
+        }
+        Err(e @ BackupError::BackupQuota { .. }) => {
+            Ok(Err(TaskOutcome::ExecuteFail { code: vb::BACKUP_QUOTA.into(), message: e.to_string() }))
+        }
+        Err(e @ BackupError::CapacityQuota { .. }) => {
+            Ok(Err(TaskOutcome::ExecuteFail { code: vb::CAPACITY_QUOTA.into(), message: e.to_string() }))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn status(req: &BackupRequested, outcome: TaskOutcome) -> TaskStatus {
+    TaskStatus {
+        task_id: req.task_id,
+        project_id: req.project_id.clone(),
+        policy_id: req.policy_id,
+        volume_id: req.volume_id,
+        at: Utc::now(),
+        vbs_job_id: None,
+        outcome,
     }
 }

@@ -123,7 +123,7 @@ async fn report_task(app: &TestApp, statuses: &mut Listener, volume_exists: bool
     let request = app
         .publish(BackupRequested {
             task_id: ResourceId::new_v4(),
-            project_id: app.project.clone(),
+            project_id: app.project_id(),
             policy_id: ResourceId::new_v4(),
             volume_id: volume,
             backup_name: "autobk_0c1d".into(),

@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use backup_service::{config::Role, storage};
+use backup_service::{config::Role, engine};
 use serde_json::Value;
 
 use crate::helpers::{MIB, Rng, TestApp, sha256, sha256_file, spawn_app_with};
@@ -131,9 +131,8 @@ async fn a_killed_worker_s_backup_is_resumed_and_its_partial_packs_reclaimed() {
     let written = b["object_count"].as_u64().unwrap() as usize - 1;
 
     // GC (no grace) reclaims exactly the killed attempt's packs; the backup stays whole.
-    let opts = storage::gc_options(&app.settings.worker);
-    let report =
-        storage::gc_project(&app.pool, &app.engine, &app.project_id(), &opts).await.unwrap().unwrap();
+    let opts = engine::gc_options(&app.settings.worker);
+    let report = engine::gc_project(&app.pool, &app.engine, &app.project_id(), &opts).await.unwrap().unwrap();
     assert_eq!(report.packs_deleted as usize, partial, "{report:?}");
     assert_eq!(pack_files(&app), written);
     assert!(app.engine.verify(&app.project, &id).await.unwrap().is_ok());
@@ -176,9 +175,8 @@ async fn past_the_attempt_limit_a_killed_backup_is_an_error_and_gc_reclaims_ever
     );
 
     // The dead attempt's marker is gone: GC takes every pack at once, not after a TTL.
-    let opts = storage::gc_options(&app.settings.worker);
-    let report =
-        storage::gc_project(&app.pool, &app.engine, &app.project_id(), &opts).await.unwrap().unwrap();
+    let opts = engine::gc_options(&app.settings.worker);
+    let report = engine::gc_project(&app.pool, &app.engine, &app.project_id(), &opts).await.unwrap().unwrap();
     assert!(report.packs_deleted > 0, "{report:?}");
     assert_eq!(pack_files(&app), 0);
     // The volume is free again: a new backup succeeds.

@@ -18,7 +18,7 @@ fn request(app: &TestApp, policy: ResourceId, volume: &str, rule: RetentionRule)
     let now = Utc::now();
     BackupRequested {
         task_id: ResourceId::new_v4(),
-        project_id: app.project.clone(),
+        project_id: app.project_id(),
         policy_id: policy,
         volume_id: ResourceId::parse("volume_id", volume).unwrap(),
         backup_name: format!("autobk_{:04x}", rand_suffix()),

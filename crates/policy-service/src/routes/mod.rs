@@ -94,7 +94,7 @@ pub fn locked_policy(
     project: &ProjectId,
     id: ResourceId,
 ) -> Result<PolicyRow, PolicyError> {
-    store::find_policy_for_update(conn, project, &id.to_string())?
+    store::find_policy_for_update(conn, project, id)?
         .ok_or_else(|| PolicyError::PolicyNotFound(id.to_string()))
 }
 
@@ -104,8 +104,7 @@ pub fn existing_policy(
     project: &ProjectId,
     id: ResourceId,
 ) -> Result<PolicyRow, PolicyError> {
-    store::find_policy(conn, project, &id.to_string())?
-        .ok_or_else(|| PolicyError::PolicyNotFound(id.to_string()))
+    store::find_policy(conn, project, id)?.ok_or_else(|| PolicyError::PolicyNotFound(id.to_string()))
 }
 
 /// `/{project_id}/…`

@@ -1,8 +1,10 @@
 //! The policy database (`vbs_policy`): policies, their volumes and tags.
 //!
 //! Functions take a connection and return `QueryResult`, so handlers compose them inside one
-//! transaction together with the outbox row that announces the change. Queries stay portable
-//! (text ids, `TIMESTAMP` columns); the two PostgreSQL-only row locks are [`lock_project`] and
+//! transaction together with the outbox row that announces the change. Ids go in and come out
+//! typed ([`ProjectId`], [`ResourceId`]); rows hold them as [`DbId`] / [`DbProjectId`], which
+//! are read back as valid ids or fail the query. Queries stay portable (text ids, `TIMESTAMP`
+//! columns); the two PostgreSQL-only row locks are [`lock_project`] and
 //! [`find_policy_for_update`].
 
 pub mod schema;
@@ -10,11 +12,12 @@ pub mod schema;
 use std::collections::HashMap;
 
 use api_types::domain::{
-    Frequency, PolicyName, PolicyStatus, ProjectId, Retention, RetentionDays, RetentionNum, Schedule,
-    StartTimes, Tag, TimeZoneOffset, WeekDays,
+    Frequency, PolicyName, PolicyStatus, ProjectId, ResourceId, Retention, RetentionDays, RetentionNum,
+    Schedule, StartTimes, Tag, TimeZoneOffset, WeekDays,
 };
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use service_kit::db::{DbId, DbProjectId};
 
 use crate::domain::policy::PolicySettings;
 use schema::{policies, policy_tags, policy_volumes, projects};
@@ -22,8 +25,8 @@ use schema::{policies, policy_tags, policy_volumes, projects};
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = policies, treat_none_as_null = true)]
 pub struct PolicyRow {
-    pub id: String,
-    pub project_id: String,
+    pub id: DbId,
+    pub project_id: DbProjectId,
     pub name: String,
     pub start_times: String,
     pub frequency: Option<i16>,
@@ -40,15 +43,15 @@ pub struct PolicyRow {
 
 impl PolicyRow {
     pub fn new(
-        id: String,
+        id: ResourceId,
         project: &ProjectId,
         name: &PolicyName,
         settings: &PolicySettings,
         now: NaiveDateTime,
     ) -> Self {
         let mut row = Self {
-            id,
-            project_id: project.as_str().to_owned(),
+            id: id.into(),
+            project_id: project.into(),
             name: name.as_str().to_owned(),
             start_times: String::new(),
             frequency: None,
@@ -104,26 +107,31 @@ impl PolicyRow {
 /// PostgreSQL-specific: takes the project's row lock (creating the row on first use), which
 /// serializes policy creation within a project so the cap cannot be overrun by a race.
 pub fn lock_project(conn: &mut PgConnection, project: &ProjectId, now: NaiveDateTime) -> QueryResult<()> {
+    let project = DbProjectId::from(project);
     diesel::insert_into(projects::table)
-        .values((projects::project_id.eq(project.as_str()), projects::created_at.eq(now)))
+        .values((projects::project_id.eq(&project), projects::created_at.eq(now)))
         .on_conflict_do_nothing()
         .execute(conn)?;
-    projects::table.find(project.as_str()).select(projects::project_id).for_update().first::<String>(conn)?;
+    projects::table.find(&project).select(projects::project_id).for_update().first::<DbProjectId>(conn)?;
     Ok(())
 }
 
 pub fn count_policies(conn: &mut PgConnection, project: &ProjectId) -> QueryResult<i64> {
-    policies::table.filter(policies::project_id.eq(project.as_str())).count().get_result(conn)
+    policies::table.filter(policies::project_id.eq(DbProjectId::from(project))).count().get_result(conn)
 }
 
 pub fn insert_policy(conn: &mut PgConnection, row: &PolicyRow) -> QueryResult<()> {
     diesel::insert_into(policies::table).values(row).execute(conn).map(drop)
 }
 
-pub fn find_policy(conn: &mut PgConnection, project: &ProjectId, id: &str) -> QueryResult<Option<PolicyRow>> {
+pub fn find_policy(
+    conn: &mut PgConnection,
+    project: &ProjectId,
+    id: ResourceId,
+) -> QueryResult<Option<PolicyRow>> {
     policies::table
-        .filter(policies::id.eq(id))
-        .filter(policies::project_id.eq(project.as_str()))
+        .filter(policies::id.eq(DbId(id)))
+        .filter(policies::project_id.eq(DbProjectId::from(project)))
         .select(PolicyRow::as_select())
         .first(conn)
         .optional()
@@ -134,11 +142,11 @@ pub fn find_policy(conn: &mut PgConnection, project: &ProjectId, id: &str) -> Qu
 pub fn find_policy_for_update(
     conn: &mut PgConnection,
     project: &ProjectId,
-    id: &str,
+    id: ResourceId,
 ) -> QueryResult<Option<PolicyRow>> {
     policies::table
-        .filter(policies::id.eq(id))
-        .filter(policies::project_id.eq(project.as_str()))
+        .filter(policies::id.eq(DbId(id)))
+        .filter(policies::project_id.eq(DbProjectId::from(project)))
         .select(PolicyRow::as_select())
         .for_update()
         .first(conn)
@@ -147,7 +155,7 @@ pub fn find_policy_for_update(
 
 pub fn list_policies(conn: &mut PgConnection, project: &ProjectId) -> QueryResult<Vec<PolicyRow>> {
     policies::table
-        .filter(policies::project_id.eq(project.as_str()))
+        .filter(policies::project_id.eq(DbProjectId::from(project)))
         .order((policies::created_at.asc(), policies::id.asc()))
         .select(PolicyRow::as_select())
         .load(conn)
@@ -157,58 +165,61 @@ pub fn list_policies(conn: &mut PgConnection, project: &ProjectId) -> QueryResul
 pub fn save_policy(conn: &mut PgConnection, row: &mut PolicyRow, now: NaiveDateTime) -> QueryResult<i64> {
     row.version += 1;
     row.updated_at = now;
-    diesel::update(policies::table.find(&row.id)).set(&*row).execute(conn)?;
+    diesel::update(policies::table.find(row.id)).set(&*row).execute(conn)?;
     Ok(row.version)
 }
 
-pub fn delete_policy(conn: &mut PgConnection, id: &str) -> QueryResult<usize> {
-    diesel::delete(policies::table.find(id)).execute(conn)
+pub fn delete_policy(conn: &mut PgConnection, id: ResourceId) -> QueryResult<usize> {
+    diesel::delete(policies::table.find(DbId(id))).execute(conn)
 }
 
 /// Volume counts per policy of a project.
-pub fn volume_counts(conn: &mut PgConnection, project: &ProjectId) -> QueryResult<HashMap<String, i64>> {
+pub fn volume_counts(conn: &mut PgConnection, project: &ProjectId) -> QueryResult<HashMap<ResourceId, i64>> {
     policy_volumes::table
-        .filter(policy_volumes::project_id.eq(project.as_str()))
+        .filter(policy_volumes::project_id.eq(DbProjectId::from(project)))
         .group_by(policy_volumes::policy_id)
         .select((policy_volumes::policy_id, diesel::dsl::count_star()))
-        .load::<(String, i64)>(conn)
-        .map(|rows| rows.into_iter().collect())
+        .load::<(DbId, i64)>(conn)
+        .map(|rows| rows.into_iter().map(|(policy, n)| (policy.into(), n)).collect())
 }
 
-pub fn volumes_of(conn: &mut PgConnection, policy_id: &str) -> QueryResult<Vec<String>> {
+pub fn volumes_of(conn: &mut PgConnection, policy_id: ResourceId) -> QueryResult<Vec<ResourceId>> {
     policy_volumes::table
-        .filter(policy_volumes::policy_id.eq(policy_id))
+        .filter(policy_volumes::policy_id.eq(DbId(policy_id)))
         .order(policy_volumes::volume_id.asc())
         .select(policy_volumes::volume_id)
-        .load(conn)
+        .load::<DbId>(conn)
+        .map(resource_ids)
 }
 
 /// `(volume, policy)` for those of `volumes` that belong to a policy of the project.
 pub fn owners(
     conn: &mut PgConnection,
     project: &ProjectId,
-    volumes: &[String],
-) -> QueryResult<Vec<(String, String)>> {
+    volumes: &[ResourceId],
+) -> QueryResult<Vec<(ResourceId, ResourceId)>> {
     policy_volumes::table
-        .filter(policy_volumes::project_id.eq(project.as_str()))
-        .filter(policy_volumes::volume_id.eq_any(volumes))
+        .filter(policy_volumes::project_id.eq(DbProjectId::from(project)))
+        .filter(policy_volumes::volume_id.eq_any(db_ids(volumes)))
         .select((policy_volumes::volume_id, policy_volumes::policy_id))
-        .load(conn)
+        .load::<(DbId, DbId)>(conn)
+        .map(|rows| rows.into_iter().map(|(volume, policy)| (volume.into(), policy.into())).collect())
 }
 
 /// Associates volumes with a policy, moving any that belonged to another policy.
 pub fn attach(
     conn: &mut PgConnection,
     project: &ProjectId,
-    policy_id: &str,
-    volumes: &[String],
+    policy_id: ResourceId,
+    volumes: &[ResourceId],
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    for v in volumes {
+    let (project, policy_id) = (DbProjectId::from(project), DbId(policy_id));
+    for &volume in volumes {
         diesel::insert_into(policy_volumes::table)
             .values((
-                policy_volumes::project_id.eq(project.as_str()),
-                policy_volumes::volume_id.eq(v),
+                policy_volumes::project_id.eq(&project),
+                policy_volumes::volume_id.eq(DbId(volume)),
                 policy_volumes::policy_id.eq(policy_id),
                 policy_volumes::created_at.eq(now),
             ))
@@ -221,10 +232,15 @@ pub fn attach(
 }
 
 /// Removes volumes from a policy; returns those that were associated with it.
-pub fn detach(conn: &mut PgConnection, policy_id: &str, volumes: &[String]) -> QueryResult<Vec<String>> {
-    let present: Vec<String> = policy_volumes::table
+pub fn detach(
+    conn: &mut PgConnection,
+    policy_id: ResourceId,
+    volumes: &[ResourceId],
+) -> QueryResult<Vec<ResourceId>> {
+    let policy_id = DbId(policy_id);
+    let present: Vec<DbId> = policy_volumes::table
         .filter(policy_volumes::policy_id.eq(policy_id))
-        .filter(policy_volumes::volume_id.eq_any(volumes))
+        .filter(policy_volumes::volume_id.eq_any(db_ids(volumes)))
         .select(policy_volumes::volume_id)
         .load(conn)?;
     diesel::delete(
@@ -233,12 +249,12 @@ pub fn detach(conn: &mut PgConnection, policy_id: &str, volumes: &[String]) -> Q
             .filter(policy_volumes::volume_id.eq_any(&present)),
     )
     .execute(conn)?;
-    Ok(present)
+    Ok(resource_ids(present))
 }
 
-pub fn tags_of(conn: &mut PgConnection, policy_id: &str) -> QueryResult<Vec<(String, String)>> {
+pub fn tags_of(conn: &mut PgConnection, policy_id: ResourceId) -> QueryResult<Vec<(String, String)>> {
     policy_tags::table
-        .filter(policy_tags::policy_id.eq(policy_id))
+        .filter(policy_tags::policy_id.eq(DbId(policy_id)))
         .order(policy_tags::key.asc())
         .select((policy_tags::key, policy_tags::value))
         .load(conn)
@@ -248,17 +264,19 @@ pub fn tags_of(conn: &mut PgConnection, policy_id: &str) -> QueryResult<Vec<(Str
 pub fn tags_of_project(
     conn: &mut PgConnection,
     project: &ProjectId,
-) -> QueryResult<Vec<(String, String, String)>> {
+) -> QueryResult<Vec<(ResourceId, String, String)>> {
     policy_tags::table
         .inner_join(policies::table)
-        .filter(policies::project_id.eq(project.as_str()))
+        .filter(policies::project_id.eq(DbProjectId::from(project)))
         .order((policy_tags::key.asc(), policy_tags::value.asc()))
         .select((policy_tags::policy_id, policy_tags::key, policy_tags::value))
-        .load(conn)
+        .load::<(DbId, String, String)>(conn)
+        .map(|rows| rows.into_iter().map(|(policy, key, value)| (policy.into(), key, value)).collect())
 }
 
 /// Adds tags, overwriting the value of a key the policy already has.
-pub fn upsert_tags(conn: &mut PgConnection, policy_id: &str, tags: &[Tag]) -> QueryResult<()> {
+pub fn upsert_tags(conn: &mut PgConnection, policy_id: ResourceId, tags: &[Tag]) -> QueryResult<()> {
+    let policy_id = DbId(policy_id);
     for t in tags {
         diesel::insert_into(policy_tags::table)
             .values((
@@ -274,9 +292,19 @@ pub fn upsert_tags(conn: &mut PgConnection, policy_id: &str, tags: &[Tag]) -> Qu
     Ok(())
 }
 
-pub fn delete_tags(conn: &mut PgConnection, policy_id: &str, keys: &[&str]) -> QueryResult<usize> {
+pub fn delete_tags(conn: &mut PgConnection, policy_id: ResourceId, keys: &[&str]) -> QueryResult<usize> {
     diesel::delete(
-        policy_tags::table.filter(policy_tags::policy_id.eq(policy_id)).filter(policy_tags::key.eq_any(keys)),
+        policy_tags::table
+            .filter(policy_tags::policy_id.eq(DbId(policy_id)))
+            .filter(policy_tags::key.eq_any(keys)),
     )
     .execute(conn)
+}
+
+fn db_ids(ids: &[ResourceId]) -> Vec<DbId> {
+    ids.iter().copied().map(DbId).collect()
+}
+
+fn resource_ids(ids: Vec<DbId>) -> Vec<ResourceId> {
+    ids.into_iter().map(ResourceId::from).collect()
 }

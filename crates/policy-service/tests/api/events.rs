@@ -21,7 +21,7 @@ async fn every_change_announces_the_whole_policy_with_a_rising_version() {
 
     let created = events.next::<PolicyChanged>().await;
     assert_eq!(created.payload.policy_id.to_string(), id);
-    assert_eq!(created.payload.project_id, app.project);
+    assert_eq!(created.payload.project_id.as_str(), app.project);
     assert_eq!(created.payload.version, 1);
     let PolicyChange::Upserted { policy } = &created.payload.change else { panic!("{created:?}") };
     assert_eq!(policy.start_hours_utc, [12]);

@@ -11,7 +11,7 @@
 //! success or failure is still recorded on it (backup id and name, or code and message, and
 //! `finished_at`), the status stays `EXECUTE_TIMEOUT`, and the message says what happened.
 
-use api_types::{dto::TaskState, message::TaskOutcome};
+use api_types::{domain::ResourceId, dto::TaskState, message::TaskOutcome};
 use chrono::{DateTime, Utc};
 
 /// The message the sweeper writes on a task it times out.
@@ -22,7 +22,7 @@ pub const TIMEOUT_MESSAGE: &str = "the task did not finish before its deadline";
 pub struct TaskPatch {
     pub status: Option<TaskState>,
     pub finished_at: Option<DateTime<Utc>>,
-    pub backup_id: Option<String>,
+    pub backup_id: Option<ResourceId>,
     pub backup_name: Option<String>,
     pub code: Option<String>,
     pub message: Option<String>,
@@ -44,7 +44,7 @@ pub fn on_report(
             Ok(TaskPatch {
                 status: Some(S::ExecuteSuccess),
                 finished_at: Some(at),
-                backup_id: Some(backup_id.to_string()),
+                backup_id: Some(*backup_id),
                 backup_name: Some(backup_name.clone()),
                 ..TaskPatch::default()
             })
@@ -64,7 +64,7 @@ pub fn on_report(
         }),
         (S::ExecuteTimeout, TaskOutcome::ExecuteSuccess { backup_id, backup_name, .. }) => Ok(TaskPatch {
             finished_at: Some(at),
-            backup_id: Some(backup_id.to_string()),
+            backup_id: Some(*backup_id),
             backup_name: Some(backup_name.clone()),
             message: Some(format!(
                 "{TIMEOUT_MESSAGE}; the backup {backup_name} ({backup_id}) still succeeded at {}",
@@ -91,14 +91,13 @@ pub fn backup_name(random: u16) -> String {
 }
 
 /// The message of a task created as `SKIP` because its volume is still busy.
-pub fn busy_message(previous_task: &str, previous_status: TaskState) -> String {
+pub fn busy_message(previous_task: ResourceId, previous_status: TaskState) -> String {
     format!("skipped: the previous task {previous_task} of this volume is still {previous_status}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use api_types::domain::ResourceId;
 
     fn at() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-23T13:00:00.121Z").unwrap().with_timezone(&Utc)
@@ -129,7 +128,7 @@ mod tests {
             assert_eq!(p.status, Some(S::ExecuteSuccess));
             assert_eq!(p.finished_at, Some(at()));
             assert_eq!(p.backup_name.as_deref(), Some("autobk_e6d2"));
-            assert_eq!(p.backup_id, Some(uuid::Uuid::from_u128(7).to_string()));
+            assert_eq!(p.backup_id, Some(ResourceId::from(uuid::Uuid::from_u128(7))));
             let p = on_report(from, &fail(), at()).unwrap();
             assert_eq!(p.status, Some(S::ExecuteFail));
             assert_eq!(

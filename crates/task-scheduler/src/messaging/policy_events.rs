@@ -10,11 +10,10 @@ use api_types::message::{Envelope, Message, PolicyChange, PolicyChanged, PolicyE
 use chrono::TimeDelta;
 use diesel::PgConnection;
 use service_kit::{
-    amqp::{Incoming, Outcome},
+    amqp::{Applied, ApplyError, Handlers, Queue},
     inbox,
 };
 
-use super::{Applied, ApplyError, head};
 use crate::{
     domain::policy::PolicyTiming,
     scheduler::{Ctx, FireReport, Scheduler, fire_now, settle},
@@ -28,28 +27,20 @@ use crate::{
 /// before it runs with the policy as the read model has it.
 const EXECUTE_PATIENCE: TimeDelta = TimeDelta::minutes(10);
 
-pub async fn handle(s: &Scheduler, msg: Incoming) -> Outcome {
-    let body = msg.body.clone();
-    super::handle(msg, apply(s, body)).await
+/// The policy events queue's message types and their handlers.
+pub fn handlers(s: Scheduler) -> Handlers<Scheduler> {
+    Handlers::new(Queue::SchedulerPolicyEvents, s)
+        .on(|s: Scheduler, env: Envelope<PolicyChanged>| async move {
+            s.write(move |conn, ctx| changed(conn, &env, ctx)).await
+        })
+        .on(|s: Scheduler, env: Envelope<PolicyExecute>| async move {
+            s.write(move |conn, ctx| execute(conn, &env, ctx)).await
+        })
 }
 
 /// Applies one message body from the policy events queue.
 pub async fn apply(s: &Scheduler, body: Vec<u8>) -> Result<Applied, ApplyError> {
-    let head = head(&body)?;
-    tracing::Span::current().record("messaging.message_id", tracing::field::display(head.message_id));
-    match head.message_type.as_str() {
-        PolicyChanged::TYPE => {
-            let env = Envelope::<PolicyChanged>::decode(&body)?;
-            s.write(move |conn, ctx| changed(conn, &env, ctx)).await
-        }
-        PolicyExecute::TYPE => {
-            let env = Envelope::<PolicyExecute>::decode(&body)?;
-            s.write(move |conn, ctx| execute(conn, &env, ctx)).await
-        }
-        other => {
-            Err(ApplyError::Poison(format!("unexpected message type {other:?} on the policy events queue")))
-        }
-    }
+    handlers(s.clone()).apply(body).await
 }
 
 fn changed(conn: &mut PgConnection, env: &Envelope<PolicyChanged>, ctx: &Ctx) -> Result<Applied, ApplyError> {
@@ -57,20 +48,20 @@ fn changed(conn: &mut PgConnection, env: &Envelope<PolicyChanged>, ctx: &Ctx) ->
         return Ok(Applied::Duplicate);
     }
     let p = &env.payload;
-    let id = p.policy_id.to_string();
+    let id = p.policy_id;
     let now = store::naive(ctx.now);
     // Every change of one policy locks its row, so changes (and ticks) of one policy apply one
     // after the other, also across replicas; a first change creates the row to lock.
-    policies::create_placeholder(conn, &id, &p.project_id, now)?;
+    policies::create_placeholder(conn, id, &p.project_id, now)?;
     let current =
-        policies::lock(conn, &id)?.ok_or_else(|| anyhow::anyhow!("policy {id} vanished while locked"))?;
+        policies::lock(conn, id)?.ok_or_else(|| anyhow::anyhow!("policy {id} vanished while locked"))?;
     if current.version >= p.version {
         return Ok(Applied::Ignored(format!(
             "policy {id} version {} is not newer than the stored version {}",
             p.version, current.version
         )));
     }
-    if current.project_id != p.project_id {
+    if *current.project_id != p.project_id {
         return Err(ApplyError::Poison(format!(
             "policy {id} belongs to project {}, not {}",
             current.project_id, p.project_id
@@ -85,21 +76,20 @@ fn changed(conn: &mut PgConnection, env: &Envelope<PolicyChanged>, ctx: &Ctx) ->
             let timing = PolicyTiming::from_snapshot(policy)
                 .map_err(|e| ApplyError::Poison(format!("policy {id} version {}: {e}", p.version)))?;
             let mut row =
-                PolicyRow::live(id.clone(), p.project_id.clone(), p.version, &timing, policy.retention, now);
+                PolicyRow::live(id, p.project_id.clone(), p.version, &timing, policy.retention, now);
             row.next_fire_at = timing.fire_schedule().next_after(effective).map(store::naive);
             policies::save(conn, &row)?;
-            let volumes: Vec<String> = policy.volumes.iter().map(ToString::to_string).collect();
-            policies::replace_volumes(conn, &id, &volumes)?;
+            policies::replace_volumes(conn, id, &policy.volumes)?;
             Ok(Applied::Done(format!(
                 "policy {id} version {}: {} volume(s), next slot {}",
                 p.version,
-                volumes.len(),
+                policy.volumes.len(),
                 row.next_fire_at.map_or_else(|| "none".to_owned(), |t| format!("{t}Z"))
             )))
         }
         PolicyChange::Deleted => {
-            policies::save(conn, &PolicyRow::tombstone(id.clone(), p.project_id.clone(), p.version, now))?;
-            policies::replace_volumes(conn, &id, &[])?;
+            policies::save(conn, &PolicyRow::tombstone(id, p.project_id.clone(), p.version, now))?;
+            policies::replace_volumes(conn, id, &[])?;
             Ok(Applied::Done(format!("policy {id} deleted at version {}", p.version)))
         }
     }
@@ -110,9 +100,9 @@ fn execute(conn: &mut PgConnection, env: &Envelope<PolicyExecute>, ctx: &Ctx) ->
         return Ok(Applied::Duplicate);
     }
     let p = &env.payload;
-    let id = p.policy_id.to_string();
+    let id = p.policy_id;
     let patient = ctx.now - env.occurred_at < EXECUTE_PATIENCE;
-    let row = match policies::lock(conn, &id)? {
+    let row = match policies::lock(conn, id)? {
         None if patient => {
             return Err(ApplyError::NotYet(format!("policy {id} is not known yet; waiting for its change")));
         }
@@ -128,7 +118,7 @@ fn execute(conn: &mut PgConnection, env: &Envelope<PolicyExecute>, ctx: &Ctx) ->
         }
         Some(row) => row,
     };
-    if row.project_id != p.project_id {
+    if *row.project_id != p.project_id {
         return Err(ApplyError::Poison(format!("policy {id} does not belong to project {}", p.project_id)));
     }
     if row.version < p.version {

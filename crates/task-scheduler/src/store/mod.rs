@@ -2,9 +2,11 @@
 //!
 //! Functions take a connection and return `QueryResult`, so the scheduler composes them inside
 //! one transaction together with the inbox record of the message being applied and the outbox
-//! rows of the `backup.requested` it announces. Queries stay portable (text ids, `TIMESTAMP`
-//! columns); the PostgreSQL-only parts are the row locks ([`policies::lock`],
-//! [`policies::claim_due`], [`tasks::lock`], [`tasks::time_out`]).
+//! rows of the `backup.requested` it announces. Ids go in and come out typed (`ProjectId`,
+//! `ResourceId`); rows hold them as `DbId` / `DbProjectId`, which are read back as valid ids or
+//! fail the query. Queries stay portable (text ids, `TIMESTAMP` columns); the PostgreSQL-only
+//! parts are the row locks ([`policies::lock`], [`policies::claim_due`], [`tasks::lock`],
+//! [`tasks::time_out`]).
 
 pub mod policies;
 pub mod schema;

@@ -3,11 +3,12 @@
 
 use anyhow::Context;
 use api_types::{
-    domain::{Frequency, Schedule, StartTimes, TimeZoneOffset, WeekDays},
+    domain::{Frequency, ProjectId, ResourceId, Schedule, StartTimes, TimeZoneOffset, WeekDays},
     message::RetentionRule,
 };
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use service_kit::db::{DbId, DbProjectId};
 
 use super::schema::{policies, policy_volumes};
 use crate::domain::policy::PolicyTiming;
@@ -15,8 +16,8 @@ use crate::domain::policy::PolicyTiming;
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = policies, treat_none_as_null = true)]
 pub struct PolicyRow {
-    pub id: String,
-    pub project_id: String,
+    pub id: DbId,
+    pub project_id: DbProjectId,
     pub version: i64,
     pub deleted: bool,
     pub enabled: bool,
@@ -34,16 +35,16 @@ pub struct PolicyRow {
 impl PolicyRow {
     /// A live policy as a snapshot describes it (`next_fire_at` still to be set).
     pub fn live(
-        id: String,
-        project_id: String,
+        id: ResourceId,
+        project_id: ProjectId,
         version: i64,
         timing: &PolicyTiming,
         retention: RetentionRule,
         now: NaiveDateTime,
     ) -> Self {
         Self {
-            id,
-            project_id,
+            id: id.into(),
+            project_id: project_id.into(),
             version,
             deleted: false,
             enabled: timing.enabled,
@@ -61,10 +62,10 @@ impl PolicyRow {
 
     /// What remains of a deleted policy: its identity and version, so that older messages
     /// arriving late are recognised as stale.
-    pub fn tombstone(id: String, project_id: String, version: i64, now: NaiveDateTime) -> Self {
+    pub fn tombstone(id: ResourceId, project_id: ProjectId, version: i64, now: NaiveDateTime) -> Self {
         Self {
-            id,
-            project_id,
+            id: id.into(),
+            project_id: project_id.into(),
             version,
             deleted: true,
             enabled: false,
@@ -111,15 +112,19 @@ impl PolicyRow {
 
 /// PostgreSQL-specific: the policy with its row locked until the transaction ends, so that a
 /// policy message and a tick never work on one policy at the same time.
-pub fn lock(conn: &mut PgConnection, id: &str) -> QueryResult<Option<PolicyRow>> {
-    policies::table.find(id).select(PolicyRow::as_select()).for_update().first(conn).optional()
+pub fn lock(conn: &mut PgConnection, id: ResourceId) -> QueryResult<Option<PolicyRow>> {
+    policies::table.find(DbId(id)).select(PolicyRow::as_select()).for_update().first(conn).optional()
 }
 
 /// The policy if it exists for `project` and is not deleted.
-pub fn find_visible(conn: &mut PgConnection, project: &str, id: &str) -> QueryResult<Option<PolicyRow>> {
+pub fn find_visible(
+    conn: &mut PgConnection,
+    project: &ProjectId,
+    id: ResourceId,
+) -> QueryResult<Option<PolicyRow>> {
     policies::table
-        .find(id)
-        .filter(policies::project_id.eq(project))
+        .find(DbId(id))
+        .filter(policies::project_id.eq(DbProjectId::from(project)))
         .filter(policies::deleted.eq(false))
         .select(PolicyRow::as_select())
         .first(conn)
@@ -139,11 +144,11 @@ pub fn save(conn: &mut PgConnection, row: &PolicyRow) -> QueryResult<()> {
 
 pub fn set_next_fire(
     conn: &mut PgConnection,
-    id: &str,
+    id: ResourceId,
     next: Option<NaiveDateTime>,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    diesel::update(policies::table.find(id))
+    diesel::update(policies::table.find(DbId(id)))
         .set((policies::next_fire_at.eq(next), policies::updated_at.eq(now)))
         .execute(conn)
         .map(drop)
@@ -163,21 +168,25 @@ pub fn claim_due(conn: &mut PgConnection, now: NaiveDateTime, batch: i64) -> Que
         .load(conn)
 }
 
-pub fn volumes_of(conn: &mut PgConnection, id: &str) -> QueryResult<Vec<String>> {
+pub fn volumes_of(conn: &mut PgConnection, id: ResourceId) -> QueryResult<Vec<ResourceId>> {
     policy_volumes::table
-        .filter(policy_volumes::policy_id.eq(id))
+        .filter(policy_volumes::policy_id.eq(DbId(id)))
         .order(policy_volumes::volume_id.asc())
         .select(policy_volumes::volume_id)
-        .load(conn)
+        .load::<DbId>(conn)
+        .map(|volumes| volumes.into_iter().map(ResourceId::from).collect())
 }
 
-pub fn replace_volumes(conn: &mut PgConnection, id: &str, volumes: &[String]) -> QueryResult<()> {
+pub fn replace_volumes(conn: &mut PgConnection, id: ResourceId, volumes: &[ResourceId]) -> QueryResult<()> {
+    let id = DbId(id);
     diesel::delete(policy_volumes::table.filter(policy_volumes::policy_id.eq(id))).execute(conn)?;
     if volumes.is_empty() {
         return Ok(());
     }
-    let rows: Vec<_> =
-        volumes.iter().map(|v| (policy_volumes::policy_id.eq(id), policy_volumes::volume_id.eq(v))).collect();
+    let rows: Vec<_> = volumes
+        .iter()
+        .map(|&v| (policy_volumes::policy_id.eq(id), policy_volumes::volume_id.eq(DbId(v))))
+        .collect();
     diesel::insert_into(policy_volumes::table).values(&rows).on_conflict_do_nothing().execute(conn)?;
     Ok(())
 }
@@ -187,12 +196,12 @@ pub fn replace_volumes(conn: &mut PgConnection, id: &str, volumes: &[String]) ->
 /// until the other commits, then locks the row that one wrote.
 pub fn create_placeholder(
     conn: &mut PgConnection,
-    id: &str,
-    project_id: &str,
+    id: ResourceId,
+    project_id: &ProjectId,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     diesel::insert_into(policies::table)
-        .values(&PolicyRow::tombstone(id.to_owned(), project_id.to_owned(), 0, now))
+        .values(&PolicyRow::tombstone(id, project_id.clone(), 0, now))
         .on_conflict_do_nothing()
         .execute(conn)
         .map(drop)

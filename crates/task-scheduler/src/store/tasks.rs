@@ -1,9 +1,13 @@
 //! The tasks: created by the scheduler, moved by worker reports and the sweeper, read by the
 //! task query.
 
-use api_types::dto::{SortDir, TaskState};
+use api_types::{
+    domain::{ProjectId, ResourceId},
+    dto::{SortDir, TaskState},
+};
 use chrono::NaiveDateTime;
 use diesel::{dsl::sql, expression::SqlLiteral, pg::Pg, prelude::*, sql_types::Bool};
+use service_kit::db::{DbId, DbProjectId};
 
 use super::schema::tasks;
 use crate::domain::{query::TaskQuery, task::TaskPatch};
@@ -30,17 +34,17 @@ impl Trigger {
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = tasks)]
 pub struct TaskRow {
-    pub id: String,
+    pub id: DbId,
     pub seq: i64,
-    pub project_id: String,
-    pub policy_id: String,
-    pub volume_id: String,
+    pub project_id: DbProjectId,
+    pub policy_id: DbId,
+    pub volume_id: DbId,
     pub trigger: String,
     pub scheduled_at: NaiveDateTime,
     pub status: String,
     pub backup_name: String,
-    pub backup_id: Option<String>,
-    pub vbs_job_id: Option<String>,
+    pub backup_id: Option<DbId>,
+    pub vbs_job_id: Option<DbId>,
     pub code: Option<String>,
     pub message: Option<String>,
     pub created_at: NaiveDateTime,
@@ -58,10 +62,10 @@ impl TaskRow {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = tasks)]
 pub struct NewTask {
-    pub id: String,
-    pub project_id: String,
-    pub policy_id: String,
-    pub volume_id: String,
+    pub id: DbId,
+    pub project_id: DbProjectId,
+    pub policy_id: DbId,
+    pub volume_id: DbId,
     pub trigger: &'static str,
     pub scheduled_at: NaiveDateTime,
     pub status: &'static str,
@@ -93,26 +97,27 @@ pub fn insert(conn: &mut PgConnection, task: &NewTask) -> QueryResult<bool> {
 /// moved between policies is still busy with its old policy's task).
 pub fn open_task_of_volume(
     conn: &mut PgConnection,
-    project_id: &str,
-    volume_id: &str,
-) -> QueryResult<Option<(String, String)>> {
+    project_id: &ProjectId,
+    volume_id: ResourceId,
+) -> QueryResult<Option<(ResourceId, String)>> {
     tasks::table
-        .filter(tasks::project_id.eq(project_id))
-        .filter(tasks::volume_id.eq(volume_id))
+        .filter(tasks::project_id.eq(DbProjectId::from(project_id)))
+        .filter(tasks::volume_id.eq(DbId(volume_id)))
         .filter(is_open())
         .order(tasks::seq.asc())
         .select((tasks::id, tasks::status))
-        .first(conn)
+        .first::<(DbId, String)>(conn)
         .optional()
+        .map(|task| task.map(|(id, status)| (id.into(), status)))
 }
 
 /// PostgreSQL-specific: the task with its row locked until the transaction ends.
-pub fn lock(conn: &mut PgConnection, id: &str) -> QueryResult<Option<TaskRow>> {
-    tasks::table.find(id).select(TaskRow::as_select()).for_update().first(conn).optional()
+pub fn lock(conn: &mut PgConnection, id: ResourceId) -> QueryResult<Option<TaskRow>> {
+    tasks::table.find(DbId(id)).select(TaskRow::as_select()).for_update().first(conn).optional()
 }
 
-pub fn find(conn: &mut PgConnection, id: &str) -> QueryResult<Option<TaskRow>> {
-    tasks::table.find(id).select(TaskRow::as_select()).first(conn).optional()
+pub fn find(conn: &mut PgConnection, id: ResourceId) -> QueryResult<Option<TaskRow>> {
+    tasks::table.find(DbId(id)).select(TaskRow::as_select()).first(conn).optional()
 }
 
 #[derive(AsChangeset)]
@@ -120,9 +125,9 @@ pub fn find(conn: &mut PgConnection, id: &str) -> QueryResult<Option<TaskRow>> {
 struct Changes<'a> {
     status: Option<&'static str>,
     finished_at: Option<NaiveDateTime>,
-    backup_id: Option<&'a str>,
+    backup_id: Option<DbId>,
     backup_name: Option<&'a str>,
-    vbs_job_id: Option<&'a str>,
+    vbs_job_id: Option<DbId>,
     code: Option<&'a str>,
     message: Option<&'a str>,
 }
@@ -130,20 +135,20 @@ struct Changes<'a> {
 /// Writes a report's patch; `None` fields stay as they are.
 pub fn apply(
     conn: &mut PgConnection,
-    id: &str,
+    id: ResourceId,
     patch: &TaskPatch,
-    vbs_job_id: Option<&str>,
+    vbs_job_id: Option<ResourceId>,
 ) -> QueryResult<()> {
     let changes = Changes {
         status: patch.status.map(TaskState::as_str),
         finished_at: patch.finished_at.map(|t| t.naive_utc()),
-        backup_id: patch.backup_id.as_deref(),
+        backup_id: patch.backup_id.map(DbId),
         backup_name: patch.backup_name.as_deref(),
-        vbs_job_id,
+        vbs_job_id: vbs_job_id.map(DbId),
         code: patch.code.as_deref(),
         message: patch.message.as_deref(),
     };
-    diesel::update(tasks::table.find(id)).set(&changes).execute(conn).map(drop)
+    diesel::update(tasks::table.find(DbId(id))).set(&changes).execute(conn).map(drop)
 }
 
 /// Marks up to `batch` open tasks whose deadline passed before `now` as `EXECUTE_TIMEOUT`.
@@ -156,7 +161,7 @@ pub fn time_out(
     message: &str,
     batch: i64,
 ) -> QueryResult<usize> {
-    let ids: Vec<String> = tasks::table
+    let ids: Vec<DbId> = tasks::table
         .filter(is_open())
         .filter(tasks::deadline.lt(now))
         .order(tasks::deadline.asc())
@@ -180,31 +185,31 @@ pub fn time_out(
 /// The position `(created_at, seq)` of the marker task among the policy's tasks.
 pub fn position(
     conn: &mut PgConnection,
-    policy_id: &str,
-    task_id: &str,
+    policy_id: ResourceId,
+    task_id: ResourceId,
 ) -> QueryResult<Option<(NaiveDateTime, i64)>> {
     tasks::table
-        .find(task_id)
-        .filter(tasks::policy_id.eq(policy_id))
+        .find(DbId(task_id))
+        .filter(tasks::policy_id.eq(DbId(policy_id)))
         .select((tasks::created_at, tasks::seq))
         .first(conn)
         .optional()
 }
 
 /// The policy's tasks matching the query's filters (`status`, `job_id`).
-fn matching<'a>(policy_id: &'a str, q: &TaskQuery) -> tasks::BoxedQuery<'a, Pg> {
-    let mut query = tasks::table.filter(tasks::policy_id.eq(policy_id)).into_boxed();
+fn matching(policy_id: ResourceId, q: &TaskQuery) -> tasks::BoxedQuery<'static, Pg> {
+    let mut query = tasks::table.filter(tasks::policy_id.eq(DbId(policy_id))).into_boxed();
     if let Some(status) = q.status {
         query = query.filter(tasks::status.eq(status.as_str()));
     }
     if let Some(job) = q.job_id {
-        query = query.filter(tasks::id.eq(job.to_string()));
+        query = query.filter(tasks::id.eq(DbId(job)));
     }
     query
 }
 
 /// The number of the policy's tasks matching the filters (`count` in the response).
-pub fn count(conn: &mut PgConnection, policy_id: &str, q: &TaskQuery) -> QueryResult<i64> {
+pub fn count(conn: &mut PgConnection, policy_id: ResourceId, q: &TaskQuery) -> QueryResult<i64> {
     matching(policy_id, q).count().get_result(conn)
 }
 
@@ -212,11 +217,11 @@ pub fn count(conn: &mut PgConnection, policy_id: &str, q: &TaskQuery) -> QueryRe
 /// `after` when given, then `offset`, at most `limit`. Served by the index on
 /// `(policy_id, created_at, seq)` (or `(policy_id, status, created_at, seq)`), read forwards or
 /// backwards, so it costs the page and the offset, not the policy's history.
-pub fn page_query<'a>(
-    policy_id: &'a str,
+pub fn page_query(
+    policy_id: ResourceId,
     q: &TaskQuery,
     after: Option<(NaiveDateTime, i64)>,
-) -> tasks::BoxedQuery<'a, Pg> {
+) -> tasks::BoxedQuery<'static, Pg> {
     let mut query = matching(policy_id, q);
     query = match (q.dir, after) {
         (SortDir::Desc, Some((at, seq))) => {
@@ -236,7 +241,7 @@ pub fn page_query<'a>(
 
 pub fn page(
     conn: &mut PgConnection,
-    policy_id: &str,
+    policy_id: ResourceId,
     q: &TaskQuery,
     after: Option<(NaiveDateTime, i64)>,
 ) -> QueryResult<Vec<TaskRow>> {

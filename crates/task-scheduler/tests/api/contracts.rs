@@ -5,7 +5,7 @@
 //! against its real code.
 
 use api_types::{
-    domain::ResourceId,
+    domain::{ProjectId, ResourceId},
     message::{PolicyExecute, RetentionRule, TaskOutcome},
 };
 use contract_testing::{Callback, INSTANT, PROJECT, PactOutput, UUID};
@@ -147,7 +147,7 @@ async fn consumes_the_policy_messages_of_policy_service() {
         let result = task_scheduler::messaging::policy_events::apply(&app.scheduler, raw).await;
         assert!(matches!(result, Ok(Applied::Done(_))), "{}: {result:?}", message.description);
         let row = app.policy_row(policy).await;
-        assert_eq!(row.project_id, project);
+        assert_eq!(row.project_id.as_str(), project);
         match message.description.as_str() {
             d if d.starts_with("a weekly") => {
                 assert_eq!(row.week_days.as_deref(), Some("MON"));
@@ -230,7 +230,7 @@ async fn consumes_the_task_status_messages_of_backup_service() {
         let known = app.envelope(changed(&project, policy, 1, hourly(&[volume])));
         apply_policy_event(&app.scheduler, &known).await.unwrap();
         let execute = app.envelope(PolicyExecute {
-            project_id: project,
+            project_id: ProjectId::parse(&project).unwrap(),
             policy_id: policy,
             version: 1,
             requested_at: at("2026-11-22T12:00:00Z"),
@@ -254,7 +254,7 @@ async fn consumes_the_task_status_messages_of_backup_service() {
         let expected = payload["status"].as_str().unwrap();
         assert_eq!(rows[0].status, expected, "{}", message.description);
         if expected == "EXECUTE_SUCCESS" {
-            assert_eq!(rows[0].backup_id.as_deref(), payload["backup_id"].as_str());
+            assert_eq!(rows[0].backup_id.map(|b| b.to_string()).as_deref(), payload["backup_id"].as_str());
             assert!(rows[0].finished_at.is_some());
         }
         applied += 1;
@@ -321,7 +321,7 @@ async fn the_task_query_satisfies_the_pact_of_vbsctl() {
                 let known = app.envelope(changed(PROJECT, policy, 1, hourly(&[new_id(), new_id()])));
                 apply_policy_event(&app.scheduler, &known).await?;
                 let execute = app.envelope(PolicyExecute {
-                    project_id: PROJECT.into(),
+                    project_id: ProjectId::parse(PROJECT).unwrap(),
                     policy_id: policy,
                     version: 1,
                     requested_at: app.clock.now(),

@@ -62,11 +62,11 @@ async fn a_policy_event_and_its_due_slot_become_tasks_and_backup_requests_on_the
     volumes.sort();
     for (msg, volume) in messages.iter().zip(volumes) {
         let m = &msg.payload;
-        let task = tasks.iter().find(|t| t.id == m.task_id.to_string()).expect("a task per message");
+        let task = tasks.iter().find(|t| *t.id == m.task_id).expect("a task per message");
         assert_eq!(m.volume_id, volume);
-        assert_eq!(task.volume_id, volume.to_string());
+        assert_eq!(*task.volume_id, volume);
         assert_eq!(task.status, "WAITING");
-        assert_eq!(m.project_id, app.project);
+        assert_eq!(m.project_id.as_str(), app.project);
         assert_eq!(m.policy_id, policy);
         assert_eq!(m.backup_name, task.backup_name);
         assert!(
@@ -225,7 +225,7 @@ async fn a_volume_whose_previous_task_is_still_open_is_skipped() {
     for (task, previous_status) in tasks[1..].iter().zip(["WAITING", "RUNNING"]) {
         assert_eq!(state(&task.status), TaskState::Skip);
         let message = task.message.as_deref().unwrap();
-        assert!(message.contains(&first.id) && message.contains(previous_status), "{message}");
+        assert!(message.contains(&first.id.to_string()) && message.contains(previous_status), "{message}");
         assert!(task.finished_at.is_some());
     }
 

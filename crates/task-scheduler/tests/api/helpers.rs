@@ -182,7 +182,7 @@ pub async fn apply_policy_event<M: Message>(s: &Scheduler, env: &Envelope<M>) ->
 
 pub fn changed(project: &str, policy: ResourceId, version: i64, snapshot: PolicySnapshot) -> PolicyChanged {
     PolicyChanged {
-        project_id: project.to_owned(),
+        project_id: ProjectId::parse(project).unwrap(),
         policy_id: policy,
         version,
         change: PolicyChange::Upserted { policy: snapshot },
@@ -225,10 +225,10 @@ impl TestApp {
 
     pub fn status(&self, task: &TaskRow, outcome: TaskOutcome) -> Envelope<TaskStatus> {
         self.envelope(TaskStatus {
-            task_id: ResourceId::parse("task", &task.id).unwrap(),
-            project_id: task.project_id.clone(),
-            policy_id: ResourceId::parse("policy", &task.policy_id).unwrap(),
-            volume_id: ResourceId::parse("volume", &task.volume_id).unwrap(),
+            task_id: *task.id,
+            project_id: task.project_id.clone().into(),
+            policy_id: *task.policy_id,
+            volume_id: *task.volume_id,
             at: self.clock.now(),
             vbs_job_id: None,
             outcome,
@@ -237,7 +237,7 @@ impl TestApp {
 
     pub fn execute(&self, policy: ResourceId, version: i64) -> Envelope<PolicyExecute> {
         self.envelope(PolicyExecute {
-            project_id: self.project.clone(),
+            project_id: ProjectId::parse(&self.project).unwrap(),
             policy_id: policy,
             version,
             requested_at: self.clock.now(),

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use api_types::message::{Envelope, PolicyChange, PolicyChanged, TaskOutcome};
+use api_types::{
+    domain::ProjectId,
+    message::{Envelope, PolicyChange, PolicyChanged, TaskOutcome},
+};
 use chrono::TimeDelta;
 use task_scheduler::{
     messaging::{Applied, ApplyError},
@@ -26,7 +29,7 @@ async fn a_policy_change_on_the_broker_builds_the_read_model() {
 
     let row = app.policy_row(policy).await;
     assert_eq!(row.version, 4);
-    assert_eq!(row.project_id, app.project);
+    assert_eq!(row.project_id.as_str(), app.project);
     assert!(row.enabled && !row.deleted);
     assert_eq!(row.start_times, "22:00,00:00,02:00");
     assert_eq!(row.week_days.as_deref(), Some("MON,THU"));
@@ -36,10 +39,9 @@ async fn a_policy_change_on_the_broker_builds_the_read_model() {
     // Sunday 12:00 UTC is Sunday 06:30 local; 22:00 UTC Sunday is 16:30 Sunday local, 00:00 UTC
     // Monday is 18:30 Sunday local: the first slot on a local Monday is 22:00 UTC Monday.
     assert_eq!(row.next_fire_at, Some(naive(at("2026-11-23T22:00:00Z"))));
-    let mut volumes =
-        app.db(move |c| task_scheduler::store::policies::volumes_of(c, &policy.to_string()).unwrap()).await;
+    let mut volumes = app.db(move |c| task_scheduler::store::policies::volumes_of(c, policy).unwrap()).await;
     volumes.sort();
-    let mut expected = vec![v1.to_string(), v2.to_string()];
+    let mut expected = vec![v1, v2];
     expected.sort();
     assert_eq!(volumes, expected);
     assert_eq!(app.tasks(policy, "").await, serde_json::json!({"tasks": [], "count": 0}));
@@ -80,9 +82,8 @@ async fn an_older_version_arriving_late_changes_nothing() {
     let same = app.envelope(changed(&app.project, policy, 3, hourly(&[new_id()])));
     assert!(matches!(apply_policy_event(&app.scheduler, &same).await.unwrap(), Applied::Ignored(_)));
     assert_eq!(app.policy_row(policy).await, before);
-    let volumes =
-        app.db(move |c| task_scheduler::store::policies::volumes_of(c, &policy.to_string()).unwrap()).await;
-    assert_eq!(volumes, [kept.to_string()]);
+    let volumes = app.db(move |c| task_scheduler::store::policies::volumes_of(c, policy).unwrap()).await;
+    assert_eq!(volumes, [kept]);
 }
 
 #[tokio::test]
@@ -95,7 +96,7 @@ async fn deletion_stops_the_schedule_and_the_query_answers_404() {
     let task = app.task_rows(policy).await.remove(0);
 
     let deleted = app.envelope(PolicyChanged {
-        project_id: app.project.clone(),
+        project_id: ProjectId::parse(&app.project).unwrap(),
         policy_id: policy,
         version: 2,
         change: PolicyChange::Deleted,
@@ -124,7 +125,7 @@ async fn deletion_stops_the_schedule_and_the_query_answers_404() {
     // A deletion of a policy the scheduler never saw leaves a tombstone all the same.
     let unseen = new_id();
     let gone = app.envelope(PolicyChanged {
-        project_id: app.project.clone(),
+        project_id: ProjectId::parse(&app.project).unwrap(),
         policy_id: unseen,
         version: 5,
         change: PolicyChange::Deleted,

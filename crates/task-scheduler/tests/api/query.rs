@@ -2,7 +2,10 @@
 //! sorting, paging by marker and offset, the total count, the time format, and every bad input
 //! answered in the error envelope.
 
-use api_types::{domain::ResourceId, dto::TaskState};
+use api_types::{
+    domain::{ProjectId, ResourceId},
+    dto::TaskState,
+};
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::{
     pg::Pg,
@@ -24,19 +27,20 @@ use crate::helpers::{TestApp, assert_error, hourly, new_id, spawn_app, start, to
 /// Inserts tasks of `policy` with the given status and creation time, in order; returns their
 /// ids.
 async fn seed(app: &TestApp, policy: ResourceId, specs: Vec<(TaskState, DateTime<Utc>)>) -> Vec<String> {
-    let project = app.project.clone();
+    let project = ProjectId::parse(&app.project).unwrap();
+    let volume = ResourceId::parse("volume_id", "f47a4ab5-11f5-4509-97f5-80ce0dd74e37").unwrap();
     app.db(move |c| {
         specs
             .into_iter()
             .enumerate()
             .map(|(i, (status, created))| {
-                let id = new_id().to_string();
+                let id = new_id();
                 let finished = (!status.is_open()).then(|| store::naive(created + TimeDelta::minutes(5)));
                 let task = NewTask {
-                    id: id.clone(),
-                    project_id: project.clone(),
-                    policy_id: policy.to_string(),
-                    volume_id: "f47a4ab5-11f5-4509-97f5-80ce0dd74e37".into(),
+                    id: id.into(),
+                    project_id: project.clone().into(),
+                    policy_id: policy.into(),
+                    volume_id: volume.into(),
                     trigger: "schedule",
                     scheduled_at: store::naive(start() + TimeDelta::hours(i as i64)),
                     status: status.as_str(),
@@ -47,7 +51,7 @@ async fn seed(app: &TestApp, policy: ResourceId, specs: Vec<(TaskState, DateTime
                     deadline: store::naive(created + TimeDelta::hours(6)),
                 };
                 assert!(tasks::insert(c, &task).unwrap());
-                id
+                id.to_string()
             })
             .collect()
     })
@@ -186,7 +190,10 @@ async fn tasks_have_the_vendor_fields_and_time_format() {
         move |c| {
             use task_scheduler::store::schema::tasks::dsl as t;
             diesel::update(t::tasks.find(&done))
-                .set((t::vbs_job_id.eq("70a599e0-31e7-49b7-b260-868f441e862b"), t::backup_id.eq("b")))
+                .set((
+                    t::vbs_job_id.eq("70a599e0-31e7-49b7-b260-868f441e862b"),
+                    t::backup_id.eq("4b1c2d3e-5f60-4718-8a9b-0c1d2e3f4a5b"),
+                ))
                 .execute(c)
                 .unwrap();
         }
@@ -410,7 +417,7 @@ async fn a_policy_with_100000_tasks_is_paged_through_its_index() {
             cases
                 .into_iter()
                 .map(|(q, after)| {
-                    let plan: Vec<String> = Explain(tasks::page_query(&id, &q, after)).load(c).unwrap();
+                    let plan: Vec<String> = Explain(tasks::page_query(policy, &q, after)).load(c).unwrap();
                     (format!("{q:?} after {after:?}"), plan.join("\n"))
                 })
                 .collect::<Vec<_>>()

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use api_types::{domain::ResourceId, message::TaskOutcome};
+use api_types::{
+    domain::{ProjectId, ResourceId},
+    message::TaskOutcome,
+};
 use chrono::TimeDelta;
 use task_scheduler::{
     messaging::{Applied, ApplyError},
@@ -59,7 +62,7 @@ async fn reports_on_the_broker_move_a_task_to_success() {
     assert_eq!(t["backup_name"], task.backup_name.as_str());
     assert_eq!(t["vbs_job_id"], job.to_string());
     let row = app.task_rows(policy).await.remove(0);
-    assert_eq!(row.backup_id, Some(backup.to_string()));
+    assert_eq!(row.backup_id, Some(backup.into()));
     assert_eq!(row.finished_at, Some(naive(at("2026-11-22T13:12:00.121Z"))));
 }
 
@@ -79,14 +82,14 @@ async fn failures_and_worker_skips_are_recorded_with_their_reasons() {
     let body = app.tasks(policy, "?status=EXECUTE_FAIL").await;
     assert_eq!(body["count"], 1);
     let t = &body["tasks"][0];
-    assert_eq!(t["job_id"], tasks[0].id.as_str());
+    assert_eq!(t["job_id"], tasks[0].id.to_string());
     assert_eq!(
         (t["code"].as_str(), t["message"].as_str()),
         (Some("VolumeBackup.0027"), Some("Failed to create the backup."))
     );
     assert_eq!(t["finished_at"], "2026-11-22T13:01:00.000");
     let body = app.tasks(policy, "?status=SKIP").await;
-    assert_eq!(body["tasks"][0]["job_id"], tasks[1].id.as_str());
+    assert_eq!(body["tasks"][0]["job_id"], tasks[1].id.to_string());
     assert_eq!(body["tasks"][0]["message"], "the volume does not exist");
     assert!(body["tasks"][0].get("code").is_none());
 }
@@ -148,7 +151,7 @@ async fn the_sweeper_times_out_overdue_tasks_and_a_late_success_is_still_recorde
     assert!(matches!(app.apply_status(&late).await.unwrap(), Applied::Done(_)));
     let row = app.task_rows(policy).await.into_iter().find(|t| t.id == tasks[0].id).unwrap();
     assert_eq!(row.status, "EXECUTE_TIMEOUT", "the status stays");
-    assert_eq!(row.backup_id, Some(backup.to_string()));
+    assert_eq!(row.backup_id, Some(backup.into()));
     assert_eq!(row.backup_name, tasks[0].backup_name);
     assert_eq!(row.finished_at, Some(naive(at("2026-11-22T19:30:00Z"))));
     let message = row.message.unwrap();
@@ -184,12 +187,9 @@ async fn reports_that_do_not_match_a_task_are_refused() {
     unknown.payload.task_id = new_id();
     assert!(matches!(app.apply_status(&unknown).await, Err(ApplyError::Poison(_))));
     let mut elsewhere = app.status(&tasks[0], TaskOutcome::Running);
-    elsewhere.payload.project_id = "another-project".into();
+    elsewhere.payload.project_id = ProjectId::parse("another-project").unwrap();
     assert!(matches!(app.apply_status(&elsewhere).await, Err(ApplyError::Poison(_))));
-    assert_eq!(
-        app.task_rows(ResourceId::parse("p", &tasks[0].policy_id).unwrap()).await[0].status,
-        "WAITING"
-    );
+    assert_eq!(app.task_rows(*tasks[0].policy_id).await[0].status, "WAITING");
 
     // On the broker such a report is dead-lettered rather than retried forever.
     let mut dead = app.dead_letters().await;

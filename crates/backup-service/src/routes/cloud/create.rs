@@ -1,15 +1,16 @@
 use actix_web::web;
 use api_types::{
-    domain::{BackupDescription, BackupName, ResourceId, ValidationError},
+    domain::{BackupDescription, BackupName, ValidationError},
     dto::{BackupTagInput, CreateCloudBackupRequest, JobIdResponse},
     error::{ErrorEnvelope, codes::volume_backup as vb},
 };
 
 use crate::{
+    app::CreateParams,
     error::{BackupError, VbsResult},
     routes::{
-        VbsAccess, VbsJson, body_volume_id,
-        native::create::{CreateParams, record_backup},
+        VbsAccess, VbsJson,
+        params::{backup_snapshot_id, backup_volume_id},
     },
     startup::AppState,
 };
@@ -44,17 +45,10 @@ fn check_tags(tags: &[BackupTagInput]) -> Result<(), ValidationError> {
 
 fn parse(body: CreateCloudBackupRequest) -> Result<CreateParams, BackupError> {
     let b = body.backup;
-    let volume_id = body_volume_id(
-        "backup.volume_id",
-        b.volume_id.as_deref(),
-        vb::VOLUME_ID_EMPTY,
-        vb::VOLUME_ID_INVALID,
-    )?;
+    let volume_id = backup_volume_id(b.volume_id.as_deref())?;
     let snapshot_id = match b.snapshot_id.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(s) => Some(
-            ResourceId::parse("backup.snapshot_id", s).map_err(|e| e.with_code(vb::SNAPSHOT_NOT_FOUND))?,
-        ),
+        Some(s) => Some(backup_snapshot_id(s)?),
     };
     let name = b
         .name
@@ -111,15 +105,14 @@ fn parse(body: CreateCloudBackupRequest) -> Result<CreateParams, BackupError> {
     ),
     security(("token" = []))
 )]
-pub async fn handler(
+pub async fn create_cloud_backup(
     access: VbsAccess,
     state: web::Data<AppState>,
     body: VbsJson<CreateCloudBackupRequest>,
 ) -> VbsResult<web::Json<JobIdResponse>> {
     let params = parse(body.into_inner())?;
-    let (backup, job) = record_backup(&state, access.project, params).await?;
-    tracing::info!(backup_id = %backup.id, job_id = %job.id, volume_id = %backup.volume_id, "backup requested");
-    Ok(web::Json(JobIdResponse { job_id: job.id }))
+    let (_, job) = state.backups.request_backup(access.project, params).await?;
+    Ok(web::Json(JobIdResponse { job_id: job.id.to_string() }))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use api_types::{
     error::ErrorEnvelope,
 };
 
-use crate::{error::VbsResult, routes::VbsAccess, startup::AppState, store};
+use crate::{error::VbsResult, routes::VbsAccess, startup::AppState};
 
 /// The project's backup quotas: `backups` (count) and `backup_gigabytes` (total `size`),
 /// with what is used; -1 is unlimited. Creating a backup beyond them fails with
@@ -22,16 +22,19 @@ use crate::{error::VbsResult, routes::VbsAccess, startup::AppState, store};
     ),
     security(("token" = []))
 )]
-pub async fn handler(access: VbsAccess, state: web::Data<AppState>) -> VbsResult<web::Json<QuotaResponse>> {
-    let project = access.project.as_str().to_owned();
-    let (count, gib) = state.db.read(move |conn| Ok(store::usage(conn, &project)?)).await?;
+pub async fn show_quota(
+    access: VbsAccess,
+    state: web::Data<AppState>,
+) -> VbsResult<web::Json<QuotaResponse>> {
+    let (count, gib) = state.backups.usage(access.project).await?;
+    let quotas = state.backups.quotas();
     let resource =
         |t: &str, used: i64, quota: i64| QuotaResource { resource_type: t.into(), used, reserved: 0, quota };
     Ok(web::Json(QuotaResponse {
         quotas: QuotaSet {
             resources: vec![
-                resource("backups", count, state.quotas.backups),
-                resource("backup_gigabytes", gib, state.quotas.gigabytes),
+                resource("backups", count, quotas.backups),
+                resource("backup_gigabytes", gib, quotas.gigabytes),
             ],
         },
     }))

@@ -1,13 +1,15 @@
 use actix_web::web;
 use api_types::{
-    domain::{ResourceId, ValidationError},
     dto::{JobIdResponse, RestoreRequest},
-    error::{ErrorEnvelope, codes::volume_backup as vb},
+    error::ErrorEnvelope,
 };
 
 use crate::{
     error::VbsResult,
-    routes::{VbsAccess, VbsJson, native::restore::record_restore, restore_target},
+    routes::{
+        VbsAccess, VbsJson,
+        params::{restore_target, vbs_path_backup_id},
+    },
     startup::AppState,
 };
 
@@ -32,17 +34,14 @@ use crate::{
     ),
     security(("token" = []))
 )]
-pub async fn handler(
+pub async fn restore_cloud_backup(
     access: VbsAccess,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: VbsJson<RestoreRequest>,
 ) -> VbsResult<web::Json<JobIdResponse>> {
-    let backup_id = ResourceId::parse("backup_id", &path.1).map_err(|_| {
-        ValidationError::new("backup_id", format!("{:?} is not a backup id", path.1))
-            .with_code(vb::BACKUP_ID_INVALID)
-    })?;
+    let backup_id = vbs_path_backup_id(&path.1)?;
     let target = restore_target(body.restore.volume_id.as_deref())?;
-    let (job, _) = record_restore(&state, access.project, backup_id, target).await?;
-    Ok(web::Json(JobIdResponse { job_id: job.id }))
+    let (job, _) = state.backups.request_restore(access.project, backup_id, target).await?;
+    Ok(web::Json(JobIdResponse { job_id: job.id.to_string() }))
 }

@@ -1,99 +1,32 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use api_types::{
-    domain::{BackupDescription, BackupName, ProjectId, ResourceId, ValidationError},
+    domain::{BackupDescription, BackupName, ValidationError},
     dto::{BackupCreatedResponse, CreateNativeBackupRequest},
     error::codes::volume_backup as vb,
 };
-use chrono::Utc;
 
 use crate::{
+    app::CreateParams,
     error::{BackupError, NativeResult},
     openapi::CinderFaultDoc,
-    routes::{NativeAccess, NativeJson, backup_ref, base_url, body_volume_id},
+    routes::{
+        NativeAccess, NativeJson, base_url,
+        params::{backup_snapshot_id, backup_volume_id},
+        views::backup_ref,
+    },
     startup::AppState,
-    store::{BackupRow, JobRow},
-    submit::{self, NewBackup},
-    volumes::VolumeError,
 };
-
-/// What a create request asks for, validated.
-#[derive(Debug, Clone)]
-pub struct CreateParams {
-    pub volume_id: ResourceId,
-    pub snapshot_id: Option<ResourceId>,
-    pub name: Option<BackupName>,
-    pub description: Option<BackupDescription>,
-    /// Back up an attached volume.
-    pub force: bool,
-    /// Store a full backup even when the volume has one to be incremental against.
-    pub full: bool,
-}
-
-/// Maps a driver failure to what the tenant may learn: a volume or snapshot that is not
-/// there, or is not usable as one, does not exist for them.
-pub fn volume_error(e: VolumeError) -> BackupError {
-    match e {
-        VolumeError::VolumeNotFound(v) => BackupError::VolumeNotFound(v.to_string()),
-        VolumeError::SnapshotNotFound { volume, snapshot } => {
-            BackupError::SnapshotNotFound { volume: volume.to_string(), snapshot: snapshot.to_string() }
-        }
-        VolumeError::Refused { ref path, reason } => {
-            tracing::warn!(path = %path.display(), reason, "volume data refused");
-            anyhow::anyhow!(e).into()
-        }
-        e @ VolumeError::Io { .. } => anyhow::anyhow!(e).into(),
-    }
-}
-
-/// Checks the volume (and snapshot) and records the backup with its job.
-pub async fn record_backup(
-    state: &AppState,
-    project: ProjectId,
-    p: CreateParams,
-) -> Result<(BackupRow, JobRow), BackupError> {
-    let (proj, params) = (project.clone(), p.clone());
-    let volume_bytes = state
-        .volumes(move |drv| {
-            let volume = drv.volume(&proj, params.volume_id).map_err(volume_error)?;
-            if volume.attached && !params.force {
-                return Err(BackupError::VolumeAttached(volume.id.to_string()));
-            }
-            match params.snapshot_id {
-                Some(s) => Ok(drv.snapshot(&proj, params.volume_id, s).map_err(volume_error)?.size),
-                None => Ok(volume.size),
-            }
-        })
-        .await?;
-    let new = NewBackup {
-        project,
-        volume_id: p.volume_id,
-        snapshot_id: p.snapshot_id,
-        volume_bytes,
-        name: p.name.map(|n| n.as_str().to_owned()),
-        description: p.description.map(|d| d.as_str().to_owned()),
-        full: p.full,
-        auto: None,
-    };
-    let quotas = state.quotas;
-    state.db.write(move |conn| submit::backup(conn, &new, quotas, Utc::now().naive_utc())).await
-}
 
 fn parse(body: CreateNativeBackupRequest) -> Result<CreateParams, BackupError> {
     let b = body.backup;
-    let volume_id = body_volume_id(
-        "backup.volume_id",
-        b.volume_id.as_deref(),
-        vb::VOLUME_ID_EMPTY,
-        vb::VOLUME_ID_INVALID,
-    )?;
+    let volume_id = backup_volume_id(b.volume_id.as_deref())?;
     let snapshot = b.snapshot_id.as_deref().map(str::trim).unwrap_or_default();
     if snapshot.is_empty() {
         return Err(ValidationError::new("backup.snapshot_id", "is required")
             .with_code(vb::MALFORMED_REQUEST)
             .into());
     }
-    let snapshot_id =
-        ResourceId::parse("backup.snapshot_id", snapshot).map_err(|e| e.with_code(vb::SNAPSHOT_NOT_FOUND))?;
+    let snapshot_id = backup_snapshot_id(snapshot)?;
     Ok(CreateParams {
         volume_id,
         snapshot_id: Some(snapshot_id),
@@ -131,15 +64,14 @@ fn parse(body: CreateNativeBackupRequest) -> Result<CreateParams, BackupError> {
     ),
     security(("token" = []))
 )]
-pub async fn handler(
+pub async fn create_backup(
     req: HttpRequest,
     access: NativeAccess,
     state: web::Data<AppState>,
     body: NativeJson<CreateNativeBackupRequest>,
 ) -> NativeResult<HttpResponse> {
     let params = parse(body.into_inner())?;
-    let (backup, job) = record_backup(&state, access.project, params).await?;
-    tracing::info!(backup_id = %backup.id, job_id = %job.id, volume_id = %backup.volume_id, "backup requested");
+    let (backup, _) = state.backups.request_backup(access.project, params).await?;
     Ok(HttpResponse::Accepted()
         .json(BackupCreatedResponse { backup: backup_ref(&backup, &base_url(&req, &state)) }))
 }

@@ -1,12 +1,10 @@
 use actix_web::{HttpResponse, web};
-use chrono::Utc;
 
 use crate::{
     error::NativeResult,
     openapi::CinderFaultDoc,
-    routes::{NativeAccess, path_backup_id},
+    routes::{NativeAccess, params::path_backup_id},
     startup::AppState,
-    submit,
 };
 
 /// Delete a backup.
@@ -31,20 +29,12 @@ use crate::{
     ),
     security(("token" = []))
 )]
-pub async fn handler(
+pub async fn delete_backup(
     access: NativeAccess,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> NativeResult<HttpResponse> {
-    let id = path_backup_id(&path.1)?.to_string();
-    let project = access.project.as_str().to_owned();
-    let backup_id = id.clone();
-    let job = state
-        .db
-        .write(move |conn| submit::delete(conn, &project, &backup_id, Utc::now().naive_utc()))
-        .await?;
-    if let Some(job) = job {
-        tracing::info!(backup_id = %id, job_id = %job.id, "backup deletion requested");
-    }
+    let id = path_backup_id(&path.1)?;
+    state.backups.request_deletion(access.project, id).await?;
     Ok(HttpResponse::Accepted().finish())
 }

@@ -2,11 +2,10 @@ use actix_web::{HttpRequest, web};
 use api_types::dto::BackupDetailResponse;
 
 use crate::{
-    error::{BackupError, NativeResult},
+    error::NativeResult,
     openapi::CinderFaultDoc,
-    routes::{NativeAccess, backup_detail, base_url, path_backup_id},
+    routes::{NativeAccess, base_url, params::path_backup_id, views::backup_detail},
     startup::AppState,
-    store,
 };
 
 /// Show a backup (spec/05).
@@ -33,18 +32,14 @@ use crate::{
     ),
     security(("token" = []))
 )]
-pub async fn handler(
+pub async fn show_backup(
     req: HttpRequest,
     access: NativeAccess,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> NativeResult<web::Json<BackupDetailResponse>> {
-    let id = path_backup_id(&path.1)?.to_string();
-    let project = access.project.as_str().to_owned();
-    let row = state
-        .db
-        .read(move |conn| store::find_backup(conn, &project, &id)?.ok_or(BackupError::BackupNotFound(id)))
-        .await?;
+    let id = path_backup_id(&path.1)?;
+    let row = state.backups.backup(access.project, id).await?;
     Ok(web::Json(BackupDetailResponse {
         backup: backup_detail(&row, &base_url(&req, &state), state.availability_zone.as_deref()),
     }))

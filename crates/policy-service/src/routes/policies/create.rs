@@ -42,7 +42,7 @@ pub async fn handler(
     let new = NewPolicy::try_from(body.into_inner())?;
     let project = access.project;
     let limit = state.limits.max_policies_per_project;
-    let id = ResourceId::new_v4().to_string();
+    let id = ResourceId::new_v4();
     let row = state
         .db
         .write(move |conn| {
@@ -54,11 +54,11 @@ pub async fn handler(
             }
             let row = PolicyRow::new(id, &project, &new.name, &new.settings, now);
             store::insert_policy(conn, &row)?;
-            store::upsert_tags(conn, &row.id, &new.tags.into_vec())?;
+            store::upsert_tags(conn, *row.id, &new.tags.into_vec())?;
             events::changed(conn, &row)?;
             Ok(row)
         })
         .await?;
     tracing::info!(policy_id = %row.id, "backup policy created");
-    Ok(web::Json(PolicyIdResponse { backup_policy_id: row.id }))
+    Ok(web::Json(PolicyIdResponse { backup_policy_id: row.id.to_string() }))
 }

@@ -35,8 +35,8 @@ pub async fn handler(
         .db
         .write(move |conn| {
             let row = locked_policy(conn, &project, id)?;
-            store::delete_policy(conn, &row.id)?;
-            events::deleted(conn, &project, &row)
+            store::delete_policy(conn, *row.id)?;
+            events::deleted(conn, &row)
         })
         .await?;
     tracing::info!(policy_id = %id, "backup policy deleted");

@@ -1,6 +1,9 @@
 use crate::routes::{AuthErrors, ProjectPath};
 use actix_web::web;
-use api_types::dto::{PolicyListResponse, PolicyView, TagView};
+use api_types::{
+    domain::ResourceId,
+    dto::{PolicyListResponse, PolicyView, TagView},
+};
 
 use crate::{error::PolicyError, routes::Access, startup::AppState, store};
 
@@ -31,7 +34,7 @@ pub async fn handler(
         .read(move |conn| {
             let rows = store::list_policies(conn, &project)?;
             let counts = store::volume_counts(conn, &project)?;
-            let mut tags = std::collections::HashMap::<String, Vec<TagView>>::new();
+            let mut tags = std::collections::HashMap::<ResourceId, Vec<TagView>>::new();
             for (policy_id, key, value) in store::tags_of_project(conn, &project)? {
                 tags.entry(policy_id).or_default().push(TagView { key, value });
             }
@@ -41,10 +44,10 @@ pub async fn handler(
                     Ok(PolicyView {
                         scheduled_policy: settings.view(),
                         time_zone: row.time_zone.clone(),
-                        policy_resource_count: counts.get(&row.id).copied().unwrap_or(0),
-                        tags: tags.remove(&row.id).unwrap_or_default(),
+                        policy_resource_count: counts.get(&*row.id).copied().unwrap_or(0),
+                        tags: tags.remove(&*row.id).unwrap_or_default(),
                         backup_policy_name: row.name,
-                        backup_policy_id: row.id,
+                        backup_policy_id: row.id.to_string(),
                     })
                 })
                 .collect::<Result<Vec<_>, PolicyError>>()

@@ -60,5 +60,5 @@ pub async fn handler(
         })
         .await?;
     tracing::info!(policy_id = %row.id, version = row.version, "backup policy modified");
-    Ok(web::Json(PolicyIdResponse { backup_policy_id: row.id }))
+    Ok(web::Json(PolicyIdResponse { backup_policy_id: row.id.to_string() }))
 }

@@ -3,7 +3,7 @@ use std::collections::BTreeSet;
 
 use actix_web::web;
 use api_types::{
-    domain::{ResourceId, ValidationError},
+    domain::ValidationError,
     dto::{AssociateRequest, ResourcesResponse},
     error::{ErrorEnvelope, codes::auto_backup as ab},
 };
@@ -61,39 +61,38 @@ pub async fn handler(
             // Association changes touch several policies; one project lock orders them all.
             store::lock_project(conn, &project, now)?;
             let mut target = locked_policy(conn, &project, policy_id)?;
-            let wanted: Vec<String> = parsed.volumes.iter().map(ResourceId::to_string).collect();
-            let owners = store::owners(conn, &project, &wanted)?;
-            let mut room = max_volumes - store::volumes_of(conn, &target.id)?.len() as i64;
+            let owners = store::owners(conn, &project, &parsed.volumes)?;
+            let mut room = max_volumes - store::volumes_of(conn, *target.id)?.len() as i64;
 
             let mut success = Vec::new();
             let mut fail = parsed.failed;
             let mut to_attach = Vec::new();
             let mut previous_owners = BTreeSet::new();
-            for (volume, id) in parsed.volumes.iter().zip(&wanted) {
-                match owners.iter().find(|(v, _)| v == id) {
-                    Some((_, owner)) if *owner == target.id => success.push(resources::succeeded(*volume)),
+            for &volume in &parsed.volumes {
+                match owners.iter().find(|(v, _)| *v == volume) {
+                    Some((_, owner)) if *owner == *target.id => success.push(resources::succeeded(volume)),
                     owner => {
                         if room <= 0 {
                             fail.push(resources::failed(
-                                *volume,
+                                volume,
                                 ab::VOLUME_LIMIT,
                                 format!("the policy already has {max_volumes} volumes, the most allowed"),
                             ));
                             continue;
                         }
                         room -= 1;
-                        if let Some((_, owner)) = owner {
-                            previous_owners.insert(owner.clone());
+                        if let Some(&(_, owner)) = owner {
+                            previous_owners.insert(owner);
                         }
-                        to_attach.push(id.clone());
-                        success.push(resources::succeeded(*volume));
+                        to_attach.push(volume);
+                        success.push(resources::succeeded(volume));
                     }
                 }
             }
             if !to_attach.is_empty() {
-                store::attach(conn, &project, &target.id, &to_attach, now)?;
+                store::attach(conn, &project, *target.id, &to_attach, now)?;
                 for owner in previous_owners {
-                    if let Some(mut row) = store::find_policy_for_update(conn, &project, &owner)? {
+                    if let Some(mut row) = store::find_policy_for_update(conn, &project, owner)? {
                         store::save_policy(conn, &mut row, now)?;
                         events::changed(conn, &row)?;
                     }

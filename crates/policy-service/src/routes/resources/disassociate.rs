@@ -1,7 +1,6 @@
 use crate::routes::AuthErrors;
 use actix_web::web;
 use api_types::{
-    domain::ResourceId,
     dto::{DisassociateRequest, ResourcesResponse},
     error::{ErrorEnvelope, codes::auto_backup as ab},
 };
@@ -47,18 +46,17 @@ pub async fn handler(
             let now = Utc::now().naive_utc();
             store::lock_project(conn, &project, now)?;
             let mut policy = locked_policy(conn, &project, policy_id)?;
-            let wanted: Vec<String> = parsed.volumes.iter().map(ResourceId::to_string).collect();
-            let detached = store::detach(conn, &policy.id, &wanted)?;
+            let detached = store::detach(conn, *policy.id, &parsed.volumes)?;
             let mut success = Vec::new();
             let mut fail = parsed.failed;
-            for (volume, id) in parsed.volumes.iter().zip(&wanted) {
-                if detached.contains(id) {
-                    success.push(resources::succeeded(*volume));
+            for &volume in &parsed.volumes {
+                if detached.contains(&volume) {
+                    success.push(resources::succeeded(volume));
                 } else {
                     fail.push(resources::failed(
-                        *volume,
+                        volume,
                         ab::RESOURCE_INVALID,
-                        format!("volume {id} is not associated with policy {}", policy.id),
+                        format!("volume {volume} is not associated with policy {}", policy.id),
                     ));
                 }
             }

@@ -74,7 +74,7 @@ pub async fn handler(
                 Op::Put(tags) => super::put_tags(conn, &mut policy, &tags),
                 Op::Remove(keys) => {
                     let keys: Vec<&str> = keys.iter().map(TagKey::as_str).collect();
-                    if store::delete_tags(conn, &policy.id, &keys)? > 0 {
+                    if store::delete_tags(conn, *policy.id, &keys)? > 0 {
                         super::announce(conn, &mut policy)?;
                     }
                     Ok(())

@@ -46,7 +46,7 @@ pub async fn handler(
         .db
         .write(move |conn| {
             let mut policy = locked_policy(conn, &project, policy_id)?;
-            if store::delete_tags(conn, &policy.id, &[key.as_str()])? == 0 {
+            if store::delete_tags(conn, *policy.id, &[key.as_str()])? == 0 {
                 return Err(PolicyError::TagNotFound(key));
             }
             super::announce(conn, &mut policy)

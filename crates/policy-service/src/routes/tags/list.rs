@@ -37,7 +37,7 @@ pub async fn handler(
         .db
         .read(move |conn| {
             let policy = existing_policy(conn, &project, policy_id)?;
-            Ok(store::tags_of(conn, &policy.id)?)
+            Ok(store::tags_of(conn, *policy.id)?)
         })
         .await?;
     Ok(web::Json(PolicyTagsResponse {

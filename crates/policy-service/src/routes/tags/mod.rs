@@ -19,7 +19,7 @@ use crate::{
 /// Adds or overwrites tags on a locked policy, keeping the per-policy limit, and announces the
 /// change.
 fn put_tags(conn: &mut PgConnection, policy: &mut PolicyRow, tags: &[Tag]) -> Result<(), PolicyError> {
-    let existing = store::tags_of(conn, &policy.id)?;
+    let existing = store::tags_of(conn, *policy.id)?;
     let added = tags.iter().filter(|t| !existing.iter().any(|(k, _)| k == t.key.as_str())).count();
     if existing.len() + added > MAX_TAGS_PER_POLICY {
         return Err(ValidationError::new(
@@ -32,7 +32,7 @@ fn put_tags(conn: &mut PgConnection, policy: &mut PolicyRow, tags: &[Tag]) -> Re
         .with_code(ab::TAG_LIMIT)
         .into());
     }
-    store::upsert_tags(conn, &policy.id, tags)?;
+    store::upsert_tags(conn, *policy.id, tags)?;
     announce(conn, policy)
 }
 

@@ -3,6 +3,7 @@ use std::collections::HashMap;
 
 use actix_web::web;
 use api_types::{
+    domain::ResourceId,
     dto::{ResourceInstance, ResourceInstancesRequest, ResourceInstancesResponse, TagView},
     error::ErrorEnvelope,
 };
@@ -48,16 +49,16 @@ pub async fn handler(
             Ok((store::list_policies(conn, &project)?, store::tags_of_project(conn, &project)?))
         })
         .await?;
-    let mut tags: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    let mut tags: HashMap<ResourceId, Vec<(String, String)>> = HashMap::new();
     for (policy_id, key, value) in tag_rows {
         tags.entry(policy_id).or_default().push((key, value));
     }
     let matching: Vec<ResourceInstance> = policies
         .into_iter()
         .filter_map(|p| {
-            let policy_tags = tags.remove(&p.id).unwrap_or_default();
+            let policy_tags = tags.remove(&*p.id).unwrap_or_default();
             query.matches(&p.name, &policy_tags).then(|| ResourceInstance {
-                resource_id: p.id,
+                resource_id: p.id.to_string(),
                 resource_name: p.name,
                 resource_detail: None,
                 tags: policy_tags.into_iter().map(|(key, value)| TagView { key, value }).collect(),

@@ -66,31 +66,28 @@ pub async fn handler(
 ) -> Result<web::Json<TaskListResponse>, TaskError> {
     // Policy ids are UUIDs; anything else names no policy.
     let policy_id = ResourceId::parse("policy_id", &path.policy_id)
-        .map_err(|_| TaskError::PolicyNotFound(path.policy_id.clone()))?
-        .to_string();
+        .map_err(|_| TaskError::PolicyNotFound(path.policy_id.clone()))?;
     // Checked once the policy is known to exist: a query on no policy is a 404 whatever it asks.
     let query = TaskQuery::parse(&params, state.max_page_size);
     let project = access.project;
     let response = state
         .db
         .read_snapshot(move |conn| {
-            if policies::find_visible(conn, project.as_str(), &policy_id)?.is_none() {
-                return Err(TaskError::PolicyNotFound(policy_id));
+            if policies::find_visible(conn, &project, policy_id)?.is_none() {
+                return Err(TaskError::PolicyNotFound(policy_id.to_string()));
             }
             let query = query?;
             let after = match query.marker {
                 None => None,
-                Some(marker) => {
-                    Some(tasks::position(conn, &policy_id, &marker.to_string())?.ok_or_else(|| {
-                        ValidationError::new(
-                            "marker",
-                            format!("{marker} is not a job of backup policy {policy_id}"),
-                        )
-                    })?)
-                }
+                Some(marker) => Some(tasks::position(conn, policy_id, marker)?.ok_or_else(|| {
+                    ValidationError::new(
+                        "marker",
+                        format!("{marker} is not a job of backup policy {policy_id}"),
+                    )
+                })?),
             };
-            let count = tasks::count(conn, &policy_id, &query)?;
-            let rows = tasks::page(conn, &policy_id, &query, after)?;
+            let count = tasks::count(conn, policy_id, &query)?;
+            let rows = tasks::page(conn, policy_id, &query, after)?;
             let tasks = rows.into_iter().map(view).collect::<anyhow::Result<Vec<_>>>()?;
             Ok(TaskListResponse { tasks, count })
         })
@@ -101,13 +98,13 @@ pub async fn handler(
 fn view(row: TaskRow) -> anyhow::Result<TaskView> {
     Ok(TaskView {
         status: row.state()?,
-        job_id: row.id,
+        job_id: row.id.to_string(),
         created_at: format_task_time(row.created_at),
         finished_at: row.finished_at.map(format_task_time),
         backup_name: row.backup_name,
-        resource_id: row.volume_id,
+        resource_id: row.volume_id.to_string(),
         resource_type: "volume".to_owned(),
-        vbs_job_id: row.vbs_job_id,
+        vbs_job_id: row.vbs_job_id.map(|job| job.to_string()),
         message: row.message,
         code: row.code,
     })

@@ -1,8 +1,8 @@
-//! Recording work: a backup, restore or deletion becomes a job row plus its `backup.job`
-//! message, written in the transaction that changes the backup's status. The HTTP handlers,
-//! the `backup.requested` consumer and retention all submit work through here, so the rules
-//! (one backup or restore per volume at a time, statuses that allow the operation, quotas)
-//! hold whoever asks.
+//! Recording requests for work: a backup, restore or deletion becomes a job row plus its
+//! `backup.job` message, written in the transaction that changes the backup's status. The HTTP
+//! handlers, the `backup.requested` consumer and retention all record work through here, so the
+//! rules (one backup or restore per volume at a time, statuses that allow the operation, quotas)
+//! hold whoever asks. Every function runs inside the caller's transaction.
 
 use api_types::{
     domain::{ProjectId, ResourceId},
@@ -13,13 +13,16 @@ use diesel::{
     PgConnection,
     result::{DatabaseErrorKind, Error as DieselError},
 };
-use service_kit::outbox;
+use service_kit::{
+    db::{DbId, DbProjectId},
+    outbox,
+};
 
 use crate::{
     config::Quotas,
     domain::{BackupStatus, JobType, size_gib},
     error::BackupError,
-    store::{self, BackupRow, JobRow},
+    store::{BackupRow, JobRow, backups, jobs, projects},
 };
 
 /// A policy-triggered backup's context.
@@ -47,10 +50,12 @@ pub struct NewBackup {
     pub auto: Option<AutoBackup>,
 }
 
-fn enqueue(conn: &mut PgConnection, job: &JobRow) -> Result<(), BackupError> {
-    let job_id = ResourceId::parse("job_id", &job.id).map_err(|e| anyhow::anyhow!("stored job id: {e}"))?;
-    outbox::enqueue(conn, &outbox::envelope(BackupJob { job_id, project_id: job.project_id.clone() }))?;
-    Ok(())
+/// Writes the job's `backup.job` message to the outbox.
+pub fn announce(conn: &mut PgConnection, job: &JobRow) -> Result<(), DieselError> {
+    outbox::enqueue(
+        conn,
+        &outbox::envelope(BackupJob { job_id: *job.id, project_id: job.project_id.0.clone() }),
+    )
 }
 
 fn is_unique_violation(e: &DieselError) -> bool {
@@ -60,26 +65,26 @@ fn is_unique_violation(e: &DieselError) -> bool {
 /// Refuses a backup of a volume that another job occupies.
 fn check_volume_free_for_backup(
     conn: &mut PgConnection,
-    project: &str,
-    volume: &str,
+    project: &ProjectId,
+    volume: ResourceId,
 ) -> Result<(), BackupError> {
-    match store::job_on_volume(conn, project, volume)?.and_then(|j| j.job_type()) {
-        Some(JobType::Restore) => Err(BackupError::VolumeRestoring(volume.to_owned())),
-        Some(_) => Err(BackupError::BackupInProgress(volume.to_owned())),
+    match jobs::on_volume(conn, project, volume)?.and_then(|j| j.job_type()) {
+        Some(JobType::Restore) => Err(BackupError::VolumeRestoring(volume.to_string())),
+        Some(_) => Err(BackupError::BackupInProgress(volume.to_string())),
         None => Ok(()),
     }
 }
 
 fn check_quotas(
     conn: &mut PgConnection,
-    project: &str,
+    project: &ProjectId,
     quotas: Quotas,
     adding_gib: i64,
 ) -> Result<(), BackupError> {
     if quotas.backups < 0 && quotas.gigabytes < 0 {
         return Ok(());
     }
-    let (count, gib) = store::usage(conn, project)?;
+    let (count, gib) = backups::usage(conn, project)?;
     if quotas.backups >= 0 && count >= quotas.backups {
         return Err(BackupError::BackupQuota { used: count, quota: quotas.backups });
     }
@@ -89,30 +94,19 @@ fn check_quotas(
     Ok(())
 }
 
-/// Records a backup in `creating` and its create job. Call inside a transaction.
-pub fn backup(
-    conn: &mut PgConnection,
-    new: &NewBackup,
-    quotas: Quotas,
-    now: NaiveDateTime,
-) -> Result<(BackupRow, JobRow), BackupError> {
-    let project = new.project.as_str();
-    let volume = new.volume_id.to_string();
-    check_volume_free_for_backup(conn, project, &volume)?;
-    let size = size_gib(new.volume_bytes);
-    check_quotas(conn, project, quotas, size)?;
-    let backup = BackupRow {
-        id: ResourceId::new_v4().to_string(),
-        project_id: project.to_owned(),
-        volume_id: volume.clone(),
-        snapshot_id: new.snapshot_id.map(|s| s.to_string()),
+fn new_backup_row(new: &NewBackup, now: NaiveDateTime) -> BackupRow {
+    BackupRow {
+        id: DbId::new_v4(),
+        project_id: DbProjectId::from(&new.project),
+        volume_id: DbId(new.volume_id),
+        snapshot_id: new.snapshot_id.map(DbId),
         name: new.name.clone(),
         description: new.description.clone(),
         status: BackupStatus::Creating.as_str().to_owned(),
-        policy_id: new.auto.as_ref().map(|a| a.policy_id.to_string()),
+        policy_id: new.auto.as_ref().map(|a| DbId(a.policy_id)),
         parent_id: None,
         volume_bytes: i64::try_from(new.volume_bytes).unwrap_or(i64::MAX),
-        size_gib: size,
+        size_gib: size_gib(new.volume_bytes),
         object_count: None,
         stored_bytes: None,
         progress_done: 0,
@@ -122,32 +116,51 @@ pub fn backup(
         created_at: now,
         updated_at: now,
         data_timestamp: None,
-    };
-    let mut job = JobRow::new(JobType::Create, project, &backup.id, &volume, now);
-    job.snapshot_id = backup.snapshot_id.clone();
+    }
+}
+
+fn create_job_row(new: &NewBackup, backup: &BackupRow, now: NaiveDateTime) -> Result<JobRow, BackupError> {
+    let mut job = JobRow::new(JobType::Create, &new.project, *backup.id, new.volume_id, now);
+    job.snapshot_id = backup.snapshot_id;
     job.backup_name = backup.name.clone();
     job.full_backup = new.full;
-    job.busy_volume = Some(volume.clone());
+    job.busy_volume = Some(DbId(new.volume_id));
     if let Some(auto) = &new.auto {
-        job.task_id = Some(auto.task_id.to_string());
-        job.policy_id = Some(auto.policy_id.to_string());
+        job.task_id = Some(DbId(auto.task_id));
+        job.policy_id = Some(DbId(auto.policy_id));
         job.retention = Some(serde_json::to_string(&auto.retention).map_err(anyhow::Error::from)?);
         job.utc_offset_minutes = Some(auto.utc_offset_minutes);
     }
-    store::insert_backup(conn, &backup)?;
-    match store::insert_job(conn, &job) {
+    Ok(job)
+}
+
+/// Records a backup in `creating` and its create job.
+pub fn record_backup(
+    conn: &mut PgConnection,
+    new: &NewBackup,
+    quotas: Quotas,
+    now: NaiveDateTime,
+) -> Result<(BackupRow, JobRow), BackupError> {
+    check_volume_free_for_backup(conn, &new.project, new.volume_id)?;
+    check_quotas(conn, &new.project, quotas, size_gib(new.volume_bytes))?;
+    let backup = new_backup_row(new, now);
+    let job = create_job_row(new, &backup, now)?;
+    backups::insert(conn, &backup)?;
+    match jobs::insert(conn, &job) {
         Ok(()) => {}
         // Another request for the volume committed since the check above.
-        Err(e) if is_unique_violation(&e) => return Err(BackupError::BackupInProgress(volume)),
+        Err(e) if is_unique_violation(&e) => {
+            return Err(BackupError::BackupInProgress(new.volume_id.to_string()));
+        }
         Err(e) => return Err(e.into()),
     }
-    store::note_project_storage(conn, project, now)?;
-    enqueue(conn, &job)?;
+    projects::note_storage(conn, &new.project, now)?;
+    announce(conn, &job)?;
     Ok((backup, job))
 }
 
 /// Marks an available backup `restoring` and records the restore job into `target`.
-pub fn restore(
+pub fn record_restore(
     conn: &mut PgConnection,
     project: &ProjectId,
     backup_id: ResourceId,
@@ -155,68 +168,65 @@ pub fn restore(
     target_bytes: u64,
     now: NaiveDateTime,
 ) -> Result<(BackupRow, JobRow), BackupError> {
-    let project = project.as_str();
-    let id = backup_id.to_string();
-    let mut backup = store::find_backup_for_update(conn, project, &id)?
-        .ok_or_else(|| BackupError::BackupNotFound(id.clone()))?;
+    let mut backup = backups::find_for_update(conn, project, backup_id)?
+        .ok_or_else(|| BackupError::BackupNotFound(backup_id.to_string()))?;
     if backup.status() != Some(BackupStatus::Available) {
         return Err(BackupError::BackupStatus {
-            id,
+            id: backup_id.to_string(),
             status: backup.status.clone(),
             wanted: "only an available backup can be restored",
         });
     }
-    let target_id = target.to_string();
-    if store::job_on_volume(conn, project, &target_id)?.is_some() {
-        return Err(BackupError::RestoreTargetBusy(target_id));
+    if jobs::on_volume(conn, project, target)?.is_some() {
+        return Err(BackupError::RestoreTargetBusy(target.to_string()));
     }
     let backup_bytes = u64::try_from(backup.volume_bytes).unwrap_or(0);
     if target_bytes < backup_bytes {
         return Err(BackupError::RestoreTooSmall {
-            volume: target_id,
+            volume: target.to_string(),
             target: target_bytes,
             backup: backup_bytes,
         });
     }
-    store::set_backup_status(conn, &id, BackupStatus::Restoring, backup.fail_reason.as_deref(), now)?;
+    backups::set_status(conn, backup_id, BackupStatus::Restoring, backup.fail_reason.as_deref(), now)?;
     backup.status = BackupStatus::Restoring.as_str().to_owned();
-    let mut job = JobRow::new(JobType::Restore, project, &id, &target_id, now);
+    let mut job = JobRow::new(JobType::Restore, project, backup_id, target, now);
     job.backup_name = backup.name.clone();
-    job.busy_volume = Some(target_id.clone());
-    match store::insert_job(conn, &job) {
+    job.busy_volume = Some(DbId(target));
+    match jobs::insert(conn, &job) {
         Ok(()) => {}
-        Err(e) if is_unique_violation(&e) => return Err(BackupError::RestoreTargetBusy(target_id)),
+        Err(e) if is_unique_violation(&e) => return Err(BackupError::RestoreTargetBusy(target.to_string())),
         Err(e) => return Err(e.into()),
     }
-    enqueue(conn, &job)?;
+    announce(conn, &job)?;
     Ok((backup, job))
 }
 
 /// Marks a backup `deleting` and records its delete job. `None` when a deletion is already
 /// under way (deleting twice is not an error).
-pub fn delete(
+pub fn record_deletion(
     conn: &mut PgConnection,
-    project: &str,
-    backup_id: &str,
+    project: &ProjectId,
+    backup_id: ResourceId,
     now: NaiveDateTime,
 ) -> Result<Option<JobRow>, BackupError> {
-    let backup = store::find_backup_for_update(conn, project, backup_id)?
-        .ok_or_else(|| BackupError::BackupNotFound(backup_id.to_owned()))?;
+    let backup = backups::find_for_update(conn, project, backup_id)?
+        .ok_or_else(|| BackupError::BackupNotFound(backup_id.to_string()))?;
     match backup.status() {
         Some(BackupStatus::Deleting) => return Ok(None),
         Some(s) if s.deletable() => {}
         _ => {
             return Err(BackupError::BackupStatus {
-                id: backup_id.to_owned(),
+                id: backup_id.to_string(),
                 status: backup.status.clone(),
                 wanted: "it can be deleted once it is available or error",
             });
         }
     }
-    store::set_backup_status(conn, backup_id, BackupStatus::Deleting, backup.fail_reason.as_deref(), now)?;
-    let mut job = JobRow::new(JobType::Delete, project, backup_id, &backup.volume_id, now);
+    backups::set_status(conn, backup_id, BackupStatus::Deleting, backup.fail_reason.as_deref(), now)?;
+    let mut job = JobRow::new(JobType::Delete, project, backup_id, *backup.volume_id, now);
     job.backup_name = backup.name.clone();
-    store::insert_job(conn, &job)?;
-    enqueue(conn, &job)?;
+    jobs::insert(conn, &job)?;
+    announce(conn, &job)?;
     Ok(Some(job))
 }

@@ -10,22 +10,22 @@
 //! Names are prefixed with a namespace (`VBS_AMQP_NAMESPACE`, default `vbs`) so tests (and
 //! several deployments on one broker) never see each other's messages.
 
-use std::{future::Future, sync::Arc, time::Duration};
+mod consume;
+
+pub use consume::{Applied, ApplyError, Handlers, consume};
+
+use std::sync::Arc;
 
 use anyhow::Context;
-use futures_util::StreamExt;
 use lapin::{
     BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind,
-    message::Delivery,
     options::{
-        BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-        BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+        BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
         QueueDeclareOptions,
     },
-    types::{AMQPValue, FieldTable, LongString, ShortString},
+    types::{AMQPValue, FieldTable, LongString},
 };
 use tokio::sync::Mutex;
-use tokio_util::sync::CancellationToken;
 
 use crate::config::var_or;
 
@@ -81,7 +81,7 @@ impl Queue {
     pub const ALL: [Queue; 3] =
         [Self::SchedulerPolicyEvents, Self::SchedulerTaskStatus, Self::BackupRequests];
 
-    fn suffix(self) -> &'static str {
+    pub(crate) fn suffix(self) -> &'static str {
         match self {
             Self::SchedulerPolicyEvents => "task-scheduler.policy-events",
             Self::SchedulerTaskStatus => "task-scheduler.task-status",
@@ -255,132 +255,4 @@ async fn publish_all(channel: &Channel, exchange: &str, messages: &[Outgoing]) -
         }
     }
     Ok(())
-}
-
-/// A delivered message.
-#[derive(Debug, Clone)]
-pub struct Incoming {
-    pub body: Vec<u8>,
-    pub routing_key: String,
-    pub redelivered: bool,
-    pub traceparent: Option<String>,
-}
-
-/// What a handler decided about a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Done (or already done): remove it.
-    Ack,
-    /// A transient failure (database down…): put it back after a pause.
-    Retry,
-    /// It can never succeed (malformed, unknown version): dead-letter it instead of retrying
-    /// forever.
-    Reject,
-}
-
-/// Consumes `queue` until `shutdown`, reconnecting with backoff when the broker goes away.
-/// Up to `prefetch` messages are handled concurrently; each is acked only after its handler
-/// returns, i.e. after the handler's transaction committed.
-pub async fn consume<H, Fut>(
-    broker: Arc<Broker>,
-    queue: Queue,
-    prefetch: u16,
-    shutdown: CancellationToken,
-    handler: H,
-) where
-    H: Fn(Incoming) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Outcome> + Send + 'static,
-{
-    let handler = Arc::new(handler);
-    let mut backoff = Duration::from_millis(200);
-    while !shutdown.is_cancelled() {
-        match consume_once(&broker, queue, prefetch, &shutdown, &handler).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(queue = ?queue, error = %format!("{e:#}"), retry_in = ?backoff, "consumer lost the broker");
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
-        }
-    }
-}
-
-async fn consume_once<H, Fut>(
-    broker: &Broker,
-    queue: Queue,
-    prefetch: u16,
-    shutdown: &CancellationToken,
-    handler: &Arc<H>,
-) -> anyhow::Result<()>
-where
-    H: Fn(Incoming) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Outcome> + Send + 'static,
-{
-    let (_connection, channel) = broker.connect().await?;
-    channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
-    let queue_name = broker.config().queue_name(queue);
-    let mut consumer = channel
-        .basic_consume(
-            queue_name.as_str().into(),
-            ShortString::from(format!("{}-{}", broker.connection_name, uuid::Uuid::new_v4().simple())),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    tracing::info!(queue = %queue_name, prefetch, "consuming");
-    let mut in_flight = tokio::task::JoinSet::new();
-    loop {
-        let next = tokio::select! {
-            () = shutdown.cancelled() => break,
-            next = consumer.next() => next,
-            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => continue,
-        };
-        let delivery = match next {
-            Some(Ok(d)) => d,
-            Some(Err(e)) => return Err(e.into()),
-            None => anyhow::bail!("the consumer was cancelled by the broker"),
-        };
-        let handler = Arc::clone(handler);
-        in_flight.spawn(async move { handle(delivery, handler.as_ref()).await });
-    }
-    // Let handlers that already started finish and ack before the connection closes.
-    while in_flight.join_next().await.is_some() {}
-    Ok(())
-}
-
-async fn handle<H, Fut>(delivery: Delivery, handler: &H)
-where
-    H: Fn(Incoming) -> Fut,
-    Fut: Future<Output = Outcome>,
-{
-    let traceparent =
-        delivery.properties.headers().as_ref().and_then(|h| h.inner().get("traceparent")).and_then(
-            |v| match v {
-                AMQPValue::LongString(s) => Some(s.to_string()),
-                AMQPValue::ShortString(s) => Some(s.to_string()),
-                _ => None,
-            },
-        );
-    let incoming = Incoming {
-        body: delivery.data.clone(),
-        routing_key: delivery.routing_key.to_string(),
-        redelivered: delivery.redelivered,
-        traceparent,
-    };
-    let outcome = handler(incoming).await;
-    let result = match outcome {
-        Outcome::Ack => delivery.acker.ack(BasicAckOptions::default()).await,
-        Outcome::Reject => delivery.acker.reject(BasicRejectOptions { requeue: false }).await,
-        Outcome::Retry => {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            delivery.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await
-        }
-    };
-    if let Err(e) = result {
-        // The broker redelivers an unacknowledged message; the inbox makes that harmless.
-        tracing::warn!(error = %e, ?outcome, "could not settle a delivery");
-    }
 }

@@ -1,0 +1,191 @@
+//! [`Backups`]: the use cases of the backup API.
+
+use api_types::domain::{BackupDescription, BackupName, ProjectId, ResourceId};
+use chrono::Utc;
+use service_kit::db::Db;
+
+use super::{
+    list::{ListQuery, Page},
+    requests::{self, NewBackup},
+};
+use crate::{
+    config::Quotas,
+    error::BackupError,
+    store::{BackupRow, JobRow, backups, jobs},
+    volumes::{FileVolumes, VolumeError},
+};
+
+/// What a create request asks for, validated.
+#[derive(Debug, Clone)]
+pub struct CreateParams {
+    pub volume_id: ResourceId,
+    pub snapshot_id: Option<ResourceId>,
+    pub name: Option<BackupName>,
+    pub description: Option<BackupDescription>,
+    /// Back up an attached volume.
+    pub force: bool,
+    /// Store a full backup even when the volume has one to be incremental against.
+    pub full: bool,
+}
+
+/// The backups of every project: requests for work, and what is stored.
+#[derive(Clone)]
+pub struct Backups {
+    db: Db<BackupError>,
+    volumes: FileVolumes,
+    quotas: Quotas,
+}
+
+impl Backups {
+    pub fn new(db: Db<BackupError>, volumes: FileVolumes, quotas: Quotas) -> Self {
+        Self { db, volumes, quotas }
+    }
+
+    pub fn quotas(&self) -> Quotas {
+        self.quotas
+    }
+
+    /// Checks the volume (and snapshot) and records the backup with its job.
+    pub async fn request_backup(
+        &self,
+        project: ProjectId,
+        p: CreateParams,
+    ) -> Result<(BackupRow, JobRow), BackupError> {
+        let (proj, params) = (project.clone(), p.clone());
+        let volume_bytes = self
+            .with_volumes(move |drv| {
+                let volume = drv.volume(&proj, params.volume_id).map_err(volume_error)?;
+                if volume.attached && !params.force {
+                    return Err(BackupError::VolumeAttached(volume.id.to_string()));
+                }
+                match params.snapshot_id {
+                    Some(s) => Ok(drv.snapshot(&proj, params.volume_id, s).map_err(volume_error)?.size),
+                    None => Ok(volume.size),
+                }
+            })
+            .await?;
+        let new = NewBackup {
+            project,
+            volume_id: p.volume_id,
+            snapshot_id: p.snapshot_id,
+            volume_bytes,
+            name: p.name.map(|n| n.as_str().to_owned()),
+            description: p.description.map(|d| d.as_str().to_owned()),
+            full: p.full,
+            auto: None,
+        };
+        let quotas = self.quotas;
+        let (backup, job) = self
+            .db
+            .write(move |conn| requests::record_backup(conn, &new, quotas, Utc::now().naive_utc()))
+            .await?;
+        tracing::info!(backup_id = %backup.id, job_id = %job.id, volume_id = %backup.volume_id, "backup requested");
+        Ok((backup, job))
+    }
+
+    /// Checks the target volume and records the restore job; returns the job and the target's
+    /// display name.
+    pub async fn request_restore(
+        &self,
+        project: ProjectId,
+        backup_id: ResourceId,
+        target: ResourceId,
+    ) -> Result<(JobRow, String), BackupError> {
+        let proj = project.clone();
+        let volume = self
+            .with_volumes(move |drv| {
+                drv.volume(&proj, target).map_err(|e| match e {
+                    VolumeError::VolumeNotFound(v) => {
+                        BackupError::RestoreTargetNotFound { volume: v.to_string() }
+                    }
+                    other => volume_error(other),
+                })
+            })
+            .await?;
+        let (size, name) = (volume.size, volume.name);
+        let (_, job) = self
+            .db
+            .write(move |conn| {
+                requests::record_restore(conn, &project, backup_id, target, size, Utc::now().naive_utc())
+            })
+            .await?;
+        tracing::info!(%backup_id, volume_id = %target, job_id = %job.id, "restore requested");
+        Ok((job, name))
+    }
+
+    /// Marks the backup `deleting` and records its deletion; `None` when it was already being
+    /// deleted.
+    pub async fn request_deletion(
+        &self,
+        project: ProjectId,
+        backup_id: ResourceId,
+    ) -> Result<Option<JobRow>, BackupError> {
+        let job = self
+            .db
+            .write(move |conn| requests::record_deletion(conn, &project, backup_id, Utc::now().naive_utc()))
+            .await?;
+        if let Some(job) = &job {
+            tracing::info!(%backup_id, job_id = %job.id, "backup deletion requested");
+        }
+        Ok(job)
+    }
+
+    /// The backup, or `BackupNotFound`.
+    pub async fn backup(&self, project: ProjectId, id: ResourceId) -> Result<BackupRow, BackupError> {
+        self.db
+            .read(move |conn| {
+                backups::find(conn, &project, id)?.ok_or(BackupError::BackupNotFound(id.to_string()))
+            })
+            .await
+    }
+
+    /// One page of the project's backups.
+    pub async fn list(&self, project: ProjectId, query: ListQuery) -> Result<Page, BackupError> {
+        if query.matches_nothing() {
+            return Ok(Page::empty(&query));
+        }
+        let filter = query.filter.clone();
+        let rows = self.db.read(move |conn| Ok(backups::list(conn, &project, &filter)?)).await?;
+        query.page(rows)
+    }
+
+    /// The job, or `JobNotFound`.
+    pub async fn job(&self, project: ProjectId, id: ResourceId) -> Result<JobRow, BackupError> {
+        self.db
+            .read(move |conn| jobs::find(conn, &project, id)?.ok_or(BackupError::JobNotFound(id.to_string())))
+            .await
+    }
+
+    /// `(number of backups, their total size in GiB)`.
+    pub async fn usage(&self, project: ProjectId) -> Result<(i64, i64), BackupError> {
+        self.db.read(move |conn| Ok(backups::usage(conn, &project)?)).await
+    }
+
+    /// Runs blocking volume-driver work off the executor.
+    async fn with_volumes<T, F>(&self, f: F) -> Result<T, BackupError>
+    where
+        F: FnOnce(&FileVolumes) -> Result<T, BackupError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let volumes = self.volumes.clone();
+        service_kit::telemetry::spawn_blocking_in_span(move || f(&volumes))
+            .await
+            .map_err(|e| BackupError::from(anyhow::Error::from(e)))?
+    }
+}
+
+/// Maps a driver failure to what the tenant may learn: a volume or snapshot that is not
+/// there, or is not usable as one, does not exist for them.
+fn volume_error(e: VolumeError) -> BackupError {
+    match e {
+        VolumeError::VolumeNotFound(v) => BackupError::VolumeNotFound(v.to_string()),
+        VolumeError::SnapshotNotFound { volume, snapshot } => {
+            BackupError::SnapshotNotFound { volume: volume.to_string(), snapshot: snapshot.to_string() }
+        }
+        VolumeError::Refused { ref path, reason } => {
+            tracing::warn!(path = %path.display(), reason, "volume data refused");
+            anyhow::anyhow!(e).into()
+        }
+        e @ VolumeError::Io { .. } => anyhow::anyhow!(e).into(),
+    }
+}

@@ -1,0 +1,96 @@
+//! How backups and jobs look on the wire.
+
+use std::collections::BTreeMap;
+
+use api_types::dto::{BackupDetail, BackupRef, JobView, Link};
+
+use crate::{
+    domain::{BackupStatus, JobStatus, JobType, job_time, native_time, percent},
+    store::{BackupRow, JobRow},
+};
+
+pub fn links(base: &str, backup: &BackupRow) -> Vec<Link> {
+    let (project, id) = (&backup.project_id, &backup.id);
+    vec![
+        Link { href: format!("{base}/v2/{project}/backups/{id}"), rel: "self".into() },
+        Link { href: format!("{base}/{project}/backups/{id}"), rel: "bookmark".into() },
+    ]
+}
+
+pub fn backup_ref(row: &BackupRow, base: &str) -> BackupRef {
+    BackupRef { id: row.id.to_string(), links: links(base, row), name: row.name.clone() }
+}
+
+/// A backup as spec/05 shows it.
+pub fn backup_detail(row: &BackupRow, base: &str, availability_zone: Option<&str>) -> BackupDetail {
+    let available = row.status() == Some(BackupStatus::Available);
+    let progress = if available { 100 } else { percent(row.progress_done, row.progress_total) };
+    let metadata = serde_json::json!({
+        "Type": if row.parent_id.is_some() { 0 } else { 1 },
+        "progress": progress.to_string(),
+        "bytes_done": row.progress_done,
+        "bytes_total": row.progress_total,
+        "stored_bytes": row.stored_bytes,
+        "snap_id": row.snapshot_id.map(|s| s.to_string()),
+        "crash_consistent": row.crash_consistent,
+        "bootable": false,
+    });
+    BackupDetail {
+        id: row.id.to_string(),
+        name: row.name.clone(),
+        status: row.status.clone(),
+        description: row.description.clone(),
+        links: links(base, row),
+        availability_zone: availability_zone.map(str::to_owned),
+        volume_id: row.volume_id.to_string(),
+        snapshot_id: row.snapshot_id.map(|s| s.to_string()),
+        fail_reason: row.fail_reason.clone(),
+        size: row.size_gib,
+        object_count: row.object_count,
+        container: None,
+        created_at: native_time(row.created_at),
+        updated_at: native_time(row.updated_at),
+        data_timestamp: row.data_timestamp.map(native_time),
+        tenant_id: row.project_id.to_string(),
+        project_id: row.project_id.to_string(),
+        bak_tenant_id: row.project_id.to_string(),
+        service_metadata: metadata.to_string(),
+        has_dependent_backups: false,
+        is_incremental: row.parent_id.is_some(),
+    }
+}
+
+/// A job as the VBS job API shows it: every entity a string, progress included.
+pub fn job_view(job: JobRow) -> JobView {
+    let mut entities = BTreeMap::new();
+    entities.insert("backup_id".to_owned(), job.backup_id.to_string());
+    entities.insert("volume_id".to_owned(), job.volume_id.to_string());
+    if let Some(s) = &job.snapshot_id {
+        entities.insert("snapshot_id".to_owned(), s.to_string());
+    }
+    if job.job_type() == Some(JobType::Create)
+        && let Some(n) = &job.backup_name
+    {
+        entities.insert("bks_create_volume_name".to_owned(), n.clone());
+    }
+    let status = job.status();
+    let (done, total) = match status {
+        Some(JobStatus::Success) => (job.progress_total, job.progress_total),
+        _ => (job.progress_done, job.progress_total),
+    };
+    let progress = if status == Some(JobStatus::Success) { 100 } else { percent(done, total).min(99) };
+    entities.insert("progress".to_owned(), progress.to_string());
+    entities.insert("bytes_done".to_owned(), done.to_string());
+    entities.insert("bytes_total".to_owned(), total.to_string());
+    JobView {
+        status: job.status,
+        entities,
+        job_id: job.id.to_string(),
+        job_type: job.job_type,
+        begin_time: job.begin_time.map(job_time),
+        end_time: job.end_time.map(job_time),
+        error_code: job.error_code,
+        fail_reason: job.fail_reason,
+        sub_jobs: Vec::new(),
+    }
+}

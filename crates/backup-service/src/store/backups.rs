@@ -1,0 +1,224 @@
+//! The `backups` table: one row per backup, from its request until its deletion completed. The
+//! engine's manifest in the object store holds the data; this row holds what clients see.
+
+use api_types::domain::{ProjectId, ResourceId};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use service_kit::db::{DbId, DbProjectId};
+
+use super::schema::backups;
+use crate::domain::BackupStatus;
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = backups)]
+pub struct BackupRow {
+    pub id: DbId,
+    pub project_id: DbProjectId,
+    pub volume_id: DbId,
+    pub snapshot_id: Option<DbId>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub status: String,
+    pub policy_id: Option<DbId>,
+    pub parent_id: Option<DbId>,
+    pub volume_bytes: i64,
+    pub size_gib: i64,
+    pub object_count: Option<i64>,
+    pub stored_bytes: Option<i64>,
+    pub progress_done: i64,
+    pub progress_total: i64,
+    pub crash_consistent: bool,
+    pub fail_reason: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub data_timestamp: Option<NaiveDateTime>,
+}
+
+impl BackupRow {
+    pub fn status(&self) -> Option<BackupStatus> {
+        BackupStatus::parse(&self.status)
+    }
+}
+
+/// What a list asks for besides the project (all optional; `None` matches everything).
+#[derive(Debug, Clone, Default)]
+pub struct BackupFilter {
+    pub name: Option<String>,
+    pub status: Option<BackupStatus>,
+    pub volume_id: Option<ResourceId>,
+}
+
+/// What a finished backup stored, recorded when it becomes available.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredBackup {
+    pub parent_id: Option<ResourceId>,
+    pub object_count: i64,
+    pub stored_bytes: i64,
+    /// Bytes of the volume read (its length).
+    pub volume_bytes: i64,
+    pub size_gib: i64,
+    pub crash_consistent: bool,
+    pub data_timestamp: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut PgConnection, row: &BackupRow) -> QueryResult<()> {
+    diesel::insert_into(backups::table).values(row).execute(conn).map(drop)
+}
+
+pub fn find(conn: &mut PgConnection, project: &ProjectId, id: ResourceId) -> QueryResult<Option<BackupRow>> {
+    backups::table
+        .filter(backups::id.eq(DbId(id)))
+        .filter(backups::project_id.eq(DbProjectId::from(project)))
+        .select(BackupRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// PostgreSQL-specific: the backup with its row locked until the transaction ends, so status
+/// changes of one backup (delete, restore, a worker finishing) apply one after the other.
+pub fn find_for_update(
+    conn: &mut PgConnection,
+    project: &ProjectId,
+    id: ResourceId,
+) -> QueryResult<Option<BackupRow>> {
+    backups::table
+        .filter(backups::id.eq(DbId(id)))
+        .filter(backups::project_id.eq(DbProjectId::from(project)))
+        .select(BackupRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()
+}
+
+/// Every backup of a project matching the filter, in no particular order (the caller sorts
+/// and pages: a project's backups are few enough to page in memory, and every sort key and
+/// marker then behaves the same).
+pub fn list(
+    conn: &mut PgConnection,
+    project: &ProjectId,
+    filter: &BackupFilter,
+) -> QueryResult<Vec<BackupRow>> {
+    let mut q = backups::table.filter(backups::project_id.eq(DbProjectId::from(project))).into_boxed();
+    if let Some(n) = &filter.name {
+        q = q.filter(backups::name.eq(n));
+    }
+    if let Some(s) = filter.status {
+        q = q.filter(backups::status.eq(s.as_str()));
+    }
+    if let Some(v) = filter.volume_id {
+        q = q.filter(backups::volume_id.eq(DbId(v)));
+    }
+    q.select(BackupRow::as_select()).load(conn)
+}
+
+pub fn set_status(
+    conn: &mut PgConnection,
+    id: ResourceId,
+    status: BackupStatus,
+    fail_reason: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(backups::table.find(DbId(id)))
+        .set((
+            backups::status.eq(status.as_str()),
+            backups::fail_reason.eq(fail_reason),
+            backups::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn delete(conn: &mut PgConnection, id: ResourceId) -> QueryResult<()> {
+    diesel::delete(backups::table.find(DbId(id))).execute(conn).map(drop)
+}
+
+/// The newest available backup of a volume other than `except`: the parent of its next
+/// incremental.
+pub fn latest_available(
+    conn: &mut PgConnection,
+    project: &ProjectId,
+    volume: ResourceId,
+    except: ResourceId,
+) -> QueryResult<Option<BackupRow>> {
+    backups::table
+        .filter(backups::project_id.eq(DbProjectId::from(project)))
+        .filter(backups::volume_id.eq(DbId(volume)))
+        .filter(backups::status.eq_any([BackupStatus::Available.as_str(), BackupStatus::Restoring.as_str()]))
+        .filter(backups::id.ne(DbId(except)))
+        .order((backups::created_at.desc(), backups::id.desc()))
+        .select(BackupRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The available automatic backups one policy made of one volume: what retention chooses from.
+pub fn auto_backups(
+    conn: &mut PgConnection,
+    project: &ProjectId,
+    policy: ResourceId,
+    volume: ResourceId,
+) -> QueryResult<Vec<BackupRow>> {
+    backups::table
+        .filter(backups::project_id.eq(DbProjectId::from(project)))
+        .filter(backups::policy_id.eq(DbId(policy)))
+        .filter(backups::volume_id.eq(DbId(volume)))
+        .filter(backups::status.eq(BackupStatus::Available.as_str()))
+        .select(BackupRow::as_select())
+        .load(conn)
+}
+
+/// `(number of backups, total size in GiB)` of a project, for quotas.
+pub fn usage(conn: &mut PgConnection, project: &ProjectId) -> QueryResult<(i64, i64)> {
+    let sizes: Vec<i64> = backups::table
+        .filter(backups::project_id.eq(DbProjectId::from(project)))
+        .select(backups::size_gib)
+        .load(conn)?;
+    Ok((sizes.len() as i64, sizes.iter().sum()))
+}
+
+/// When and how the data of a running backup was captured.
+pub fn record_capture(
+    conn: &mut PgConnection,
+    id: ResourceId,
+    data_timestamp: NaiveDateTime,
+    crash_consistent: bool,
+) -> QueryResult<()> {
+    diesel::update(backups::table.find(DbId(id)))
+        .set((backups::data_timestamp.eq(data_timestamp), backups::crash_consistent.eq(crash_consistent)))
+        .execute(conn)
+        .map(drop)
+}
+
+/// A running backup's progress, as its worker last reported it.
+pub fn set_progress(conn: &mut PgConnection, id: ResourceId, done: i64, total: i64) -> QueryResult<()> {
+    diesel::update(backups::table.find(DbId(id)))
+        .set((backups::progress_done.eq(done), backups::progress_total.eq(total)))
+        .execute(conn)
+        .map(drop)
+}
+
+/// The backup is complete: `available`, with what it stored.
+pub fn mark_available(
+    conn: &mut PgConnection,
+    id: ResourceId,
+    stored: &StoredBackup,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(backups::table.find(DbId(id)))
+        .set((
+            backups::status.eq(BackupStatus::Available.as_str()),
+            backups::parent_id.eq(stored.parent_id.map(DbId)),
+            backups::object_count.eq(stored.object_count),
+            backups::stored_bytes.eq(stored.stored_bytes),
+            backups::volume_bytes.eq(stored.volume_bytes),
+            backups::size_gib.eq(stored.size_gib),
+            backups::progress_done.eq(stored.volume_bytes),
+            backups::progress_total.eq(stored.volume_bytes),
+            backups::crash_consistent.eq(stored.crash_consistent),
+            backups::data_timestamp.eq(stored.data_timestamp),
+            backups::fail_reason.eq(None::<String>),
+            backups::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map(drop)
+}
