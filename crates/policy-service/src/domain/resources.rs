@@ -4,6 +4,8 @@
 //! ones and lists the others in `fail_resources` with a code. Only a request with no usable
 //! list at all is refused as a whole.
 
+use std::collections::BTreeSet;
+
 use api_types::{
     domain::{ResourceId, ValidationError},
     dto::{ResourceInput, ResourceResult},
@@ -80,6 +82,51 @@ pub fn parse(
         }
     }
     Ok(parsed)
+}
+
+/// What associating volumes with a policy comes to, before anything is written.
+#[derive(Debug, Default)]
+pub struct Association {
+    pub success: Vec<ResourceResult>,
+    pub fail: Vec<ResourceResult>,
+    /// The volumes to attach to the policy.
+    pub to_attach: Vec<ResourceId>,
+    /// The other policies those volumes move away from.
+    pub previous_owners: BTreeSet<ResourceId>,
+}
+
+/// Decides, volume by volume, what associating `parsed` with policy `target` does, given each
+/// volume's current owner (`owners`: `(volume, policy)`). A volume the policy already has
+/// succeeds as it is; another is attached (moving from its owner, if it has one) while the
+/// policy has `room` for it, and fails once the policy holds `max_volumes`.
+pub fn plan_association(
+    parsed: ParsedResources,
+    owners: &[(ResourceId, ResourceId)],
+    target: ResourceId,
+    mut room: i64,
+    max_volumes: i64,
+) -> Association {
+    let mut plan = Association { fail: parsed.failed, ..Association::default() };
+    for volume in parsed.volumes {
+        let owner = owners.iter().find(|(v, _)| *v == volume).map(|&(_, policy)| policy);
+        if owner == Some(target) {
+            plan.success.push(succeeded(volume));
+            continue;
+        }
+        if room <= 0 {
+            plan.fail.push(failed(
+                volume,
+                ab::VOLUME_LIMIT,
+                format!("the policy already has {max_volumes} volumes, the most allowed"),
+            ));
+            continue;
+        }
+        room -= 1;
+        plan.previous_owners.extend(owner);
+        plan.to_attach.push(volume);
+        plan.success.push(succeeded(volume));
+    }
+    plan
 }
 
 pub fn succeeded(volume: ResourceId) -> ResourceResult {

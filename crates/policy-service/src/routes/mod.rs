@@ -15,11 +15,14 @@ use api_types::{
     domain::{ProjectId, ResourceId},
     error::codes::auto_backup as ab,
 };
+use chrono::NaiveDateTime;
 use diesel::PgConnection;
+use service_kit::db::Db;
 use utoipa::{IntoParams, IntoResponses};
 
 use crate::{
     error::{PolicyApi, PolicyError},
+    events,
     store::{self, PolicyRow},
 };
 
@@ -105,6 +108,35 @@ pub fn existing_policy(
     id: ResourceId,
 ) -> Result<PolicyRow, PolicyError> {
     store::find_policy(conn, project, id)?.ok_or_else(|| PolicyError::PolicyNotFound(id.to_string()))
+}
+
+/// Runs `change` in one write transaction on the project's policy `id`, locked (404 when the
+/// project has no such policy).
+pub async fn with_locked_policy<T, F>(
+    db: &Db<PolicyError>,
+    project: ProjectId,
+    id: ResourceId,
+    change: F,
+) -> Result<T, PolicyError>
+where
+    F: FnOnce(&mut PgConnection, PolicyRow) -> Result<T, PolicyError> + Send + 'static,
+    T: Send + 'static,
+{
+    db.write(move |conn| {
+        let policy = locked_policy(conn, &project, id)?;
+        change(conn, policy)
+    })
+    .await
+}
+
+/// Writes the changed policy back with its version increased and announces it as it now is.
+pub fn save_and_announce(
+    conn: &mut PgConnection,
+    policy: &mut PolicyRow,
+    now: NaiveDateTime,
+) -> Result<(), PolicyError> {
+    store::save_policy(conn, policy, now)?;
+    events::changed(conn, policy)
 }
 
 /// `/{project_id}/…`

@@ -5,7 +5,7 @@ use api_types::error::ErrorEnvelope;
 use crate::{
     error::PolicyError,
     events,
-    routes::{Access, PolicyPath, locked_policy, parse_policy_id},
+    routes::{Access, PolicyPath, parse_policy_id, with_locked_policy},
     startup::AppState,
     store,
 };
@@ -30,15 +30,11 @@ pub async fn handler(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PolicyError> {
     let id = parse_policy_id(&path.policy_id)?;
-    let project = access.project;
-    state
-        .db
-        .write(move |conn| {
-            let row = locked_policy(conn, &project, id)?;
-            store::delete_policy(conn, *row.id)?;
-            events::deleted(conn, &row)
-        })
-        .await?;
+    with_locked_policy(&state.db, access.project, id, |conn, row| {
+        store::delete_policy(conn, *row.id)?;
+        events::deleted(conn, &row)
+    })
+    .await?;
     tracing::info!(policy_id = %id, "backup policy deleted");
     Ok(HttpResponse::NoContent().finish())
 }

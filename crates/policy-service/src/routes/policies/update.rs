@@ -9,10 +9,8 @@ use chrono::Utc;
 use crate::{
     domain::policy::PolicyPatch,
     error::PolicyError,
-    events,
-    routes::{Access, Json, PolicyPath, locked_policy, parse_policy_id},
+    routes::{Access, Json, PolicyPath, parse_policy_id, save_and_announce, with_locked_policy},
     startup::AppState,
-    store,
 };
 
 /// Modify a backup policy.
@@ -43,22 +41,17 @@ pub async fn handler(
 ) -> Result<web::Json<PolicyIdResponse>, PolicyError> {
     let id = parse_policy_id(&path.policy_id)?;
     let patch = PolicyPatch::try_from(body.into_inner())?;
-    let project = access.project;
-    let row = state
-        .db
-        .write(move |conn| {
-            let mut row = locked_policy(conn, &project, id)?;
-            let mut settings = row.settings()?;
-            settings.apply(&patch);
-            if let Some(name) = &patch.name {
-                row.name = name.as_str().to_owned();
-            }
-            row.set_settings(&settings);
-            store::save_policy(conn, &mut row, Utc::now().naive_utc())?;
-            events::changed(conn, &row)?;
-            Ok(row)
-        })
-        .await?;
+    let row = with_locked_policy(&state.db, access.project, id, move |conn, mut row| {
+        let mut settings = row.settings()?;
+        settings.apply(&patch);
+        if let Some(name) = &patch.name {
+            row.name = name.as_str().to_owned();
+        }
+        row.set_settings(&settings);
+        save_and_announce(conn, &mut row, Utc::now().naive_utc())?;
+        Ok(row)
+    })
+    .await?;
     tracing::info!(policy_id = %row.id, version = row.version, "backup policy modified");
     Ok(web::Json(PolicyIdResponse { backup_policy_id: row.id.to_string() }))
 }

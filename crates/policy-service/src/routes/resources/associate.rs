@@ -1,5 +1,4 @@
 use crate::routes::{AuthErrors, ProjectPath};
-use std::collections::BTreeSet;
 
 use actix_web::web;
 use api_types::{
@@ -12,8 +11,7 @@ use chrono::Utc;
 use crate::{
     domain::resources,
     error::PolicyError,
-    events,
-    routes::{Access, Json, locked_policy, parse_policy_id},
+    routes::{Access, Json, locked_policy, parse_policy_id, save_and_announce},
     startup::AppState,
     store,
 };
@@ -62,45 +60,18 @@ pub async fn handler(
             store::lock_project(conn, &project, now)?;
             let mut target = locked_policy(conn, &project, policy_id)?;
             let owners = store::owners(conn, &project, &parsed.volumes)?;
-            let mut room = max_volumes - store::volumes_of(conn, *target.id)?.len() as i64;
-
-            let mut success = Vec::new();
-            let mut fail = parsed.failed;
-            let mut to_attach = Vec::new();
-            let mut previous_owners = BTreeSet::new();
-            for &volume in &parsed.volumes {
-                match owners.iter().find(|(v, _)| *v == volume) {
-                    Some((_, owner)) if *owner == *target.id => success.push(resources::succeeded(volume)),
-                    owner => {
-                        if room <= 0 {
-                            fail.push(resources::failed(
-                                volume,
-                                ab::VOLUME_LIMIT,
-                                format!("the policy already has {max_volumes} volumes, the most allowed"),
-                            ));
-                            continue;
-                        }
-                        room -= 1;
-                        if let Some(&(_, owner)) = owner {
-                            previous_owners.insert(owner);
-                        }
-                        to_attach.push(volume);
-                        success.push(resources::succeeded(volume));
-                    }
-                }
-            }
-            if !to_attach.is_empty() {
-                store::attach(conn, &project, *target.id, &to_attach, now)?;
-                for owner in previous_owners {
+            let room = max_volumes - store::volumes_of(conn, *target.id)?.len() as i64;
+            let plan = resources::plan_association(parsed, &owners, *target.id, room, max_volumes);
+            if !plan.to_attach.is_empty() {
+                store::attach(conn, &project, *target.id, &plan.to_attach, now)?;
+                for owner in plan.previous_owners {
                     if let Some(mut row) = store::find_policy_for_update(conn, &project, owner)? {
-                        store::save_policy(conn, &mut row, now)?;
-                        events::changed(conn, &row)?;
+                        save_and_announce(conn, &mut row, now)?;
                     }
                 }
-                store::save_policy(conn, &mut target, now)?;
-                events::changed(conn, &target)?;
+                save_and_announce(conn, &mut target, now)?;
             }
-            Ok(ResourcesResponse { success_resources: success, fail_resources: fail })
+            Ok(ResourcesResponse { success_resources: plan.success, fail_resources: plan.fail })
         })
         .await?;
     tracing::info!(

@@ -9,8 +9,7 @@ use chrono::Utc;
 use crate::{
     domain::resources,
     error::PolicyError,
-    events,
-    routes::{Access, Json, PolicyPath, locked_policy, parse_policy_id},
+    routes::{Access, Json, PolicyPath, locked_policy, parse_policy_id, save_and_announce},
     startup::AppState,
     store,
 };
@@ -61,8 +60,7 @@ pub async fn handler(
                 }
             }
             if !detached.is_empty() {
-                store::save_policy(conn, &mut policy, now)?;
-                events::changed(conn, &policy)?;
+                save_and_announce(conn, &mut policy, now)?;
             }
             Ok(ResourcesResponse { success_resources: success, fail_resources: fail })
         })

@@ -5,7 +5,7 @@ use api_types::{domain::Tag, dto::AddTagRequest, error::ErrorEnvelope};
 use crate::{
     domain::policy::parse_tags,
     error::PolicyError,
-    routes::{Access, Json, PolicyPath, locked_policy, parse_policy_id},
+    routes::{Access, Json, PolicyPath, parse_policy_id, with_locked_policy},
     startup::AppState,
 };
 
@@ -33,13 +33,9 @@ pub async fn handler(
 ) -> Result<HttpResponse, PolicyError> {
     let policy_id = parse_policy_id(&path.policy_id)?;
     let tags: Vec<Tag> = parse_tags(std::slice::from_ref(&body.tag))?.into_vec();
-    let project = access.project;
-    state
-        .db
-        .write(move |conn| {
-            let mut policy = locked_policy(conn, &project, policy_id)?;
-            super::put_tags(conn, &mut policy, &tags)
-        })
-        .await?;
+    with_locked_policy(&state.db, access.project, policy_id, move |conn, mut policy| {
+        super::put_tags(conn, &mut policy, &tags)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -5,11 +5,12 @@ use api_types::{
     dto::TagBatchRequest,
     error::{ErrorEnvelope, codes::auto_backup as ab},
 };
+use chrono::Utc;
 
 use crate::{
     domain::policy::parse_tags,
     error::PolicyError,
-    routes::{Access, Json, PolicyPath, locked_policy, parse_policy_id},
+    routes::{Access, Json, PolicyPath, parse_policy_id, save_and_announce, with_locked_policy},
     startup::AppState,
     store,
 };
@@ -64,23 +65,17 @@ pub async fn handler(
             .into());
         }
     };
-    let project = access.project;
-    state
-        .db
-        .write(move |conn| {
-            let mut policy = locked_policy(conn, &project, policy_id)?;
-            match op {
-                Op::Put(tags) if tags.is_empty() => Ok(()),
-                Op::Put(tags) => super::put_tags(conn, &mut policy, &tags),
-                Op::Remove(keys) => {
-                    let keys: Vec<&str> = keys.iter().map(TagKey::as_str).collect();
-                    if store::delete_tags(conn, *policy.id, &keys)? > 0 {
-                        super::announce(conn, &mut policy)?;
-                    }
-                    Ok(())
-                }
+    with_locked_policy(&state.db, access.project, policy_id, move |conn, mut policy| match op {
+        Op::Put(tags) if tags.is_empty() => Ok(()),
+        Op::Put(tags) => super::put_tags(conn, &mut policy, &tags),
+        Op::Remove(keys) => {
+            let keys: Vec<&str> = keys.iter().map(TagKey::as_str).collect();
+            if store::delete_tags(conn, *policy.id, &keys)? > 0 {
+                save_and_announce(conn, &mut policy, Utc::now().naive_utc())?;
             }
-        })
-        .await?;
+            Ok(())
+        }
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,10 +1,11 @@
 use crate::routes::AuthErrors;
 use actix_web::{HttpResponse, web};
 use api_types::error::ErrorEnvelope;
+use chrono::Utc;
 
 use crate::{
     error::PolicyError,
-    routes::{Access, locked_policy, parse_policy_id},
+    routes::{Access, parse_policy_id, save_and_announce, with_locked_policy},
     startup::AppState,
     store,
 };
@@ -41,16 +42,12 @@ pub async fn handler(
 ) -> Result<HttpResponse, PolicyError> {
     let policy_id = parse_policy_id(&path.policy_id)?;
     let key = path.into_inner().key;
-    let project = access.project;
-    state
-        .db
-        .write(move |conn| {
-            let mut policy = locked_policy(conn, &project, policy_id)?;
-            if store::delete_tags(conn, *policy.id, &[key.as_str()])? == 0 {
-                return Err(PolicyError::TagNotFound(key));
-            }
-            super::announce(conn, &mut policy)
-        })
-        .await?;
+    with_locked_policy(&state.db, access.project, policy_id, move |conn, mut policy| {
+        if store::delete_tags(conn, *policy.id, &[key.as_str()])? == 0 {
+            return Err(PolicyError::TagNotFound(key));
+        }
+        save_and_announce(conn, &mut policy, Utc::now().naive_utc())
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -12,7 +12,7 @@ use diesel::PgConnection;
 
 use crate::{
     error::PolicyError,
-    events,
+    routes::save_and_announce,
     store::{self, PolicyRow},
 };
 
@@ -33,10 +33,5 @@ fn put_tags(conn: &mut PgConnection, policy: &mut PolicyRow, tags: &[Tag]) -> Re
         .into());
     }
     store::upsert_tags(conn, *policy.id, tags)?;
-    announce(conn, policy)
-}
-
-fn announce(conn: &mut PgConnection, policy: &mut PolicyRow) -> Result<(), PolicyError> {
-    store::save_policy(conn, policy, Utc::now().naive_utc())?;
-    events::changed(conn, policy)
+    save_and_announce(conn, policy, Utc::now().naive_utc())
 }
