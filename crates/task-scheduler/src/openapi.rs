@@ -16,7 +16,7 @@ use crate::routes::tasks;
         description = "The backup tasks that backup policies trigger, as the Volume Backup Service of Huawei Cloud / Open Telekom Cloud reports them.",
         license(name = "Apache-2.0")
     ),
-    paths(tasks::list::handler),
+    paths(tasks::list::list_tasks),
     components(schemas(error::ErrorEnvelope, error::ErrorBody, dto::SortDir, dto::SortKey)),
     modifiers(&TOKEN_AUTH),
     tags((name = "Backup tasks", description = "The tasks a policy's schedule (or an execute request) created"))

@@ -37,45 +37,48 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v3/", web::get().to(versions::v3))
         .service(
             web::scope("/v2/{project_id}")
-                .service(web::resource("/backuppolicy/tags").route(web::get().to(tags::project::handler)))
+                .service(
+                    web::resource("/backuppolicy/tags")
+                        .route(web::get().to(tags::project::list_project_tags)),
+                )
                 .service(
                     web::resource("/backuppolicy/resource_instances/action")
-                        .route(web::post().to(tags::query::handler)),
+                        .route(web::post().to(tags::query::query_policies_by_tags)),
                 )
                 .service(
                     web::resource("/backuppolicy")
-                        .route(web::post().to(policies::create::handler))
-                        .route(web::get().to(policies::list::handler)),
+                        .route(web::post().to(policies::create::create_policy))
+                        .route(web::get().to(policies::list::list_policies)),
                 )
                 .service(
                     web::resource("/backuppolicy/{policy_id}")
-                        .route(web::put().to(policies::update::handler))
-                        .route(web::delete().to(policies::delete::handler)),
+                        .route(web::put().to(policies::update::update_policy))
+                        .route(web::delete().to(policies::delete::delete_policy)),
                 )
                 .service(
                     web::resource("/backuppolicy/{policy_id}/action")
-                        .route(web::post().to(policies::execute::handler)),
+                        .route(web::post().to(policies::execute::execute_policy)),
                 )
                 .service(
                     web::resource("/backuppolicy/{policy_id}/tags")
-                        .route(web::post().to(tags::add::handler))
-                        .route(web::get().to(tags::list::handler)),
+                        .route(web::post().to(tags::add::add_tag))
+                        .route(web::get().to(tags::list::list_tags)),
                 )
                 .service(
                     web::resource("/backuppolicy/{policy_id}/tags/action")
-                        .route(web::post().to(tags::batch::handler)),
+                        .route(web::post().to(tags::batch::batch_tags)),
                 )
                 .service(
                     web::resource("/backuppolicy/{policy_id}/tags/{key}")
-                        .route(web::delete().to(tags::delete::handler)),
+                        .route(web::delete().to(tags::delete::delete_tag)),
                 )
                 .service(
                     web::resource("/backuppolicyresources")
-                        .route(web::post().to(resources::associate::handler)),
+                        .route(web::post().to(resources::associate::associate_resources)),
                 )
                 .service(
                     web::resource("/backuppolicyresources/{policy_id}/deleted_resources")
-                        .route(web::post().to(resources::disassociate::handler)),
+                        .route(web::post().to(resources::disassociate::disassociate_resources)),
                 ),
         );
 }

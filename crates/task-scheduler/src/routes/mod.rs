@@ -11,7 +11,7 @@ pub type Access = service_kit::auth::ProjectAccess<Vbs>;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::scope("/v2/{project_id}").service(
-        web::resource("/backuppolicy/{policy_id}/backuptasks").route(web::get().to(tasks::list::handler)),
+        web::resource("/backuppolicy/{policy_id}/backuptasks").route(web::get().to(tasks::list::list_tasks)),
     ));
 }
 

@@ -34,7 +34,7 @@ use crate::{
     ),
     security(("token" = []))
 )]
-pub async fn handler(
+pub async fn create_policy(
     access: Access,
     state: web::Data<AppState>,
     body: Json<CreatePolicyRequest>,

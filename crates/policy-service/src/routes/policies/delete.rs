@@ -24,7 +24,7 @@ use crate::{
     ),
     security(("token" = []))
 )]
-pub async fn handler(
+pub async fn delete_policy(
     access: Access,
     path: web::Path<PolicyPath>,
     state: web::Data<AppState>,

@@ -24,7 +24,7 @@ use crate::{error::PolicyError, routes::Access, startup::AppState, store};
     ),
     security(("token" = []))
 )]
-pub async fn handler(
+pub async fn list_policies(
     access: Access,
     state: web::Data<AppState>,
 ) -> Result<web::Json<PolicyListResponse>, PolicyError> {

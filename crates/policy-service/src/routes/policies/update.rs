@@ -33,7 +33,7 @@ use crate::{
     ),
     security(("token" = []))
 )]
-pub async fn handler(
+pub async fn update_policy(
     access: Access,
     path: web::Path<PolicyPath>,
     state: web::Data<AppState>,

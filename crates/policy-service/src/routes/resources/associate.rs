@@ -36,7 +36,7 @@ use crate::{
     ),
     security(("token" = []))
 )]
-pub async fn handler(
+pub async fn associate_resources(
     access: Access,
     state: web::Data<AppState>,
     body: Json<AssociateRequest>,

@@ -30,7 +30,7 @@ use crate::{
     ),
     security(("token" = []))
 )]
-pub async fn handler(
+pub async fn disassociate_resources(
     access: Access,
     path: web::Path<PolicyPath>,
     state: web::Data<AppState>,

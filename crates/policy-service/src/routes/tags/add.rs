@@ -25,7 +25,7 @@ use crate::{
     ),
     security(("token" = []))
 )]
-pub async fn handler(
+pub async fn add_tag(
     access: Access,
     path: web::Path<PolicyPath>,
     state: web::Data<AppState>,

@@ -35,7 +35,7 @@ use crate::{
     ),
     security(("token" = []))
 )]
-pub async fn handler(
+pub async fn batch_tags(
     access: Access,
     path: web::Path<PolicyPath>,
     state: web::Data<AppState>,

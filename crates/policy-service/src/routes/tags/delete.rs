@@ -35,7 +35,7 @@ pub struct TagPath {
     ),
     security(("token" = []))
 )]
-pub async fn handler(
+pub async fn delete_tag(
     access: Access,
     path: web::Path<TagPath>,
     state: web::Data<AppState>,

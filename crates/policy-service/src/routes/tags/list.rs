@@ -26,7 +26,7 @@ use crate::{
     ),
     security(("token" = []))
 )]
-pub async fn handler(
+pub async fn list_tags(
     access: Access,
     path: web::Path<PolicyPath>,
     state: web::Data<AppState>,

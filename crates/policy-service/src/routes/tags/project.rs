@@ -17,7 +17,7 @@ use crate::{error::PolicyError, routes::Access, startup::AppState, store};
     ),
     security(("token" = []))
 )]
-pub async fn handler(
+pub async fn list_project_tags(
     access: Access,
     state: web::Data<AppState>,
 ) -> Result<web::Json<ProjectTagsResponse>, PolicyError> {

@@ -36,7 +36,7 @@ use crate::{
     ),
     security(("token" = []))
 )]
-pub async fn handler(
+pub async fn query_policies_by_tags(
     access: Access,
     state: web::Data<AppState>,
     body: Json<ResourceInstancesRequest>,

@@ -58,7 +58,7 @@ pub struct TasksPath {
     ),
     security(("token" = []))
 )]
-pub async fn handler(
+pub async fn list_tasks(
     access: Access,
     path: web::Path<TasksPath>,
     params: web::Query<TaskQueryParams>,
