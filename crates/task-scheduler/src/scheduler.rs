@@ -21,10 +21,10 @@ use api_types::{
     message::{BackupRequested, Envelope},
 };
 use chrono::{DateTime, TimeDelta, Utc};
-use diesel::{Connection, PgConnection};
+use diesel::PgConnection;
 use service_kit::{
     CancellationToken,
-    db::{self, DbId, PgPool},
+    db::{self, Db, DbId, PgPool},
     outbox,
 };
 use tokio::sync::Notify;
@@ -71,31 +71,32 @@ impl std::ops::AddAssign for FireReport {
 
 #[derive(Clone)]
 pub struct Scheduler {
-    inner: Arc<Inner>,
+    parts: Arc<SchedulerParts>,
 }
 
-struct Inner {
-    pool: PgPool,
+/// What every clone of a [`Scheduler`] shares: its database (with the relay to wake after a
+/// write), its clock and its settings.
+struct SchedulerParts {
+    db: Db<anyhow::Error>,
     clock: Arc<dyn Clock>,
     cfg: SchedulerConfig,
-    wake_relay: Arc<Notify>,
 }
 
 impl Scheduler {
     pub fn new(pool: PgPool, clock: Arc<dyn Clock>, cfg: SchedulerConfig, wake_relay: Arc<Notify>) -> Self {
-        Self { inner: Arc::new(Inner { pool, clock, cfg, wake_relay }) }
+        Self { parts: Arc::new(SchedulerParts { db: Db::new(pool, wake_relay), clock, cfg }) }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        self.inner.clock.now()
+        self.parts.clock.now()
     }
 
     pub fn config(&self) -> &SchedulerConfig {
-        &self.inner.cfg
+        &self.parts.cfg
     }
 
     pub fn pool(&self) -> &PgPool {
-        &self.inner.pool
+        self.parts.db.pool()
     }
 
     /// Runs `f` in one transaction off the executor and, once it committed, wakes the outbox
@@ -106,17 +107,15 @@ impl Scheduler {
         T: Send + 'static,
         E: From<db::DbError> + From<diesel::result::Error> + Send + 'static,
     {
-        let ctx = Ctx { now: self.now(), cfg: self.inner.cfg };
-        let out = db::run(&self.inner.pool, move |conn| conn.transaction(|conn| f(conn, &ctx))).await?;
-        self.inner.wake_relay.notify_one();
-        Ok(out)
+        let ctx = Ctx { now: self.now(), cfg: self.parts.cfg };
+        self.parts.db.with_error::<E>().write(move |conn| f(conn, &ctx)).await
     }
 
     /// Fires every slot due now, in batches of policies, until none is left that this replica
     /// can claim.
     pub async fn tick(&self) -> anyhow::Result<FireReport> {
         let mut total = FireReport::default();
-        let batch = self.inner.cfg.batch;
+        let batch = self.parts.cfg.batch;
         loop {
             let (report, claimed) = self
                 .write(move |conn, ctx| -> anyhow::Result<_> {
@@ -203,10 +202,7 @@ impl Scheduler {
     /// injected clock), so this compares with real time too.
     async fn prune_inbox(&self) -> anyhow::Result<usize> {
         let cutoff = (Utc::now() - INBOX_RETENTION).naive_utc();
-        let n = db::run(&self.inner.pool, move |conn| -> anyhow::Result<usize> {
-            Ok(service_kit::inbox::forget_before(conn, cutoff)?)
-        })
-        .await?;
+        let n = self.parts.db.read(move |conn| Ok(service_kit::inbox::forget_before(conn, cutoff)?)).await?;
         if n > 0 {
             tracing::debug!(forgotten = n, "old inbox records removed");
         }
