@@ -3,7 +3,7 @@
 //! API), so that generated clients parse refusals instead of treating them as unexpected.
 
 use utoipa::{
-    Modify,
+    IntoResponses, Modify,
     openapi::{
         ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder,
         security::{ApiKey, ApiKeyValue, SecurityScheme},
@@ -66,4 +66,17 @@ impl Modify for TokenAuth {
             }
         }
     }
+}
+
+/// The answers every authenticated operation of the VBS (`AutoBackup`) API may give before it
+/// looks at the request, with the vendor's codes (used as `responses(AuthErrors, …)`).
+#[derive(IntoResponses)]
+#[allow(dead_code, reason = "only describes responses for the OpenAPI document")]
+pub enum AuthErrors {
+    /// Missing (AutoBackup.0002), expired (AutoBackup.0003) or invalid (AutoBackup.0005) token
+    #[response(status = 401)]
+    Unauthorized(crate::error::ErrorEnvelope),
+    /// The token does not grant the path's project (AutoBackup.0213)
+    #[response(status = 403)]
+    Forbidden(crate::error::ErrorEnvelope),
 }

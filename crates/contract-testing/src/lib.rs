@@ -147,28 +147,7 @@ where
 
     let (tx, mut rx) = mpsc::unbounded_channel::<(Callback, Reply)>();
     let messages = MessageEndpoint::start(tx.clone())?;
-    let mut transports = vec![ProviderTransport {
-        transport: "message".into(),
-        port: Some(messages.port),
-        path: Some("/messages".into()),
-        scheme: Some("http".into()),
-    }];
-    if let Some(port) = http_port {
-        transports.push(ProviderTransport {
-            transport: "http".into(),
-            port: Some(port),
-            path: None,
-            scheme: Some("http".into()),
-        });
-    }
-    #[allow(deprecated, reason = "ProviderInfo still has the pre-transport fields")]
-    let info = ProviderInfo {
-        name: provider.into(),
-        host: "127.0.0.1".into(),
-        port: http_port,
-        transports,
-        ..ProviderInfo::default()
-    };
+    let info = provider_info(provider, messages.port, http_port);
     let options = VerificationOptions {
         request_filter: Some(Arc::new(TokenFilter { token })),
         request_timeout: 30_000,
@@ -199,6 +178,43 @@ where
     };
     messages.stop().await;
 
+    check_results(&result, provider, &file, expected)?;
+    Ok(expected)
+}
+
+/// The provider as the verifier reaches it: messages at our endpoint, HTTP at `http_port`.
+fn provider_info(provider: &str, messages_port: u16, http_port: Option<u16>) -> ProviderInfo {
+    let mut transports = vec![ProviderTransport {
+        transport: "message".into(),
+        port: Some(messages_port),
+        path: Some("/messages".into()),
+        scheme: Some("http".into()),
+    }];
+    if let Some(port) = http_port {
+        transports.push(ProviderTransport {
+            transport: "http".into(),
+            port: Some(port),
+            path: None,
+            scheme: Some("http".into()),
+        });
+    }
+    #[allow(deprecated, reason = "ProviderInfo still has the pre-transport fields")]
+    ProviderInfo {
+        name: provider.into(),
+        host: "127.0.0.1".into(),
+        port: http_port,
+        transports,
+        ..ProviderInfo::default()
+    }
+}
+
+/// Every interaction of the file was verified, and passed.
+fn check_results(
+    result: &pact_verifier::verification_result::VerificationExecutionResult,
+    provider: &str,
+    file: &std::path::Path,
+    expected: usize,
+) -> anyhow::Result<()> {
     let failures: Vec<String> = result
         .interaction_results
         .iter()
@@ -217,7 +233,7 @@ where
         result.interaction_results.len(),
         file.display()
     );
-    Ok(expected)
+    Ok(())
 }
 
 /// Puts a valid token on every replayed request: the pact records an example token only.

@@ -34,6 +34,36 @@ use crate::{
     db::{Migrations, ensure_database, split_database, url_params},
 };
 
+/// The token secret of the services the tests start.
+pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+
+/// The keys of [`SECRET`].
+pub fn token_keys() -> crate::auth::TokenKeys {
+    crate::auth::TokenKeys::from_secret(SECRET).expect("a valid test secret")
+}
+
+/// A token for `projects`, signed with [`SECRET`], valid for ten minutes.
+pub fn token_for(projects: &[&str]) -> String {
+    let projects: Vec<api_types::domain::ProjectId> = projects
+        .iter()
+        .map(|p| api_types::domain::ProjectId::parse(p).expect("a valid test project id"))
+        .collect();
+    token_keys().mint("tester", &projects, Duration::from_secs(600)).expect("a token")
+}
+
+/// Logs go to the test output when `TEST_LOG` is set (`TEST_LOG=1 cargo test … -- --nocapture`).
+pub fn init_logging() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("debug,h2=info,hyper=info,lapin=info,amq_protocol=info,reqwest=info")
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
 /// The PostgreSQL server tests create their databases on: `VBS_TEST_DATABASE_URL`, by
 /// default the local server without TLS. With TLS, libpq uses OpenSSL, and OpenSSL 3 tears
 /// itself down in an `atexit` handler while the connection pools' threads may still use it: a

@@ -21,29 +21,15 @@ pub use service_kit::testing::Listener;
 use service_kit::{
     CancellationToken,
     amqp::{AmqpConfig, Queue},
-    auth::TokenKeys,
     db::PgPool,
     testing::TestDatabase,
 };
 use sha2::{Digest, Sha256};
 
-pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+pub use service_kit::testing::{init_logging, token_for};
 pub const MIB: usize = 1024 * 1024;
 
 pub use service_kit::testing::{amqp_url, database_url};
-
-/// Logs go to the test output when `TEST_LOG` is set (`TEST_LOG=1 cargo test … -- --nocapture`).
-fn init_logging() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        if std::env::var("TEST_LOG").is_ok() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter("debug,h2=info,hyper=info,lapin=info,reqwest=info")
-                .with_test_writer()
-                .try_init();
-        }
-    });
-}
 
 /// Worker timings for tests: short leases, no periodic GC (tests run it), no grace period.
 pub fn test_worker_settings() -> WorkerSettings {
@@ -117,8 +103,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let dirs = tempfile::tempdir().unwrap();
     let mut settings = test_settings(&db, dirs.path());
     adjust(&mut settings);
-    let app =
-        Application::build(settings.clone(), Some(TokenKeys::from_secret(SECRET).unwrap())).await.unwrap();
+    let app = Application::build(settings.clone(), Some(service_kit::testing::token_keys())).await.unwrap();
     let address = format!("http://127.0.0.1:{}", app.port().unwrap_or_default());
     let pool = app.pool().clone();
     let engine = app.engine().clone();
@@ -142,11 +127,6 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         server,
         _db: db,
     }
-}
-
-pub fn token_for(projects: &[&str]) -> String {
-    let projects: Vec<ProjectId> = projects.iter().map(|p| ProjectId::parse(p).unwrap()).collect();
-    TokenKeys::from_secret(SECRET).unwrap().mint("tester", &projects, Duration::from_secs(600)).unwrap()
 }
 
 /// A deterministic image mixing random, zero, text-like and duplicated regions (4 KiB-aligned

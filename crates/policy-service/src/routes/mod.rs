@@ -10,7 +10,6 @@ pub mod tags;
 pub mod versions;
 
 use actix_web::web;
-use api_types::error::ErrorEnvelope;
 use api_types::{
     domain::{ProjectId, ResourceId},
     error::codes::auto_backup as ab,
@@ -18,7 +17,7 @@ use api_types::{
 use chrono::NaiveDateTime;
 use diesel::PgConnection;
 use service_kit::db::Db;
-use utoipa::{IntoParams, IntoResponses};
+use utoipa::IntoParams;
 
 use crate::{
     error::{PolicyApi, PolicyError},
@@ -158,16 +157,4 @@ pub struct PolicyPath {
     pub project_id: String,
     /// Backup policy ID
     pub policy_id: String,
-}
-
-/// The answers every authenticated endpoint may give before it looks at the request.
-#[derive(IntoResponses)]
-#[allow(dead_code, reason = "only describes responses for the OpenAPI document")]
-pub enum AuthErrors {
-    /// Missing (AutoBackup.0002), expired (AutoBackup.0003) or invalid (AutoBackup.0005) token
-    #[response(status = 401)]
-    Unauthorized(ErrorEnvelope),
-    /// The token does not grant the path's project (AutoBackup.0213)
-    #[response(status = 403)]
-    Forbidden(ErrorEnvelope),
 }

@@ -1,18 +1,14 @@
-use std::time::Duration;
-
-use api_types::domain::ProjectId;
 use policy_service::{Application, config::Settings};
 use reqwest::Response;
 use serde_json::{Value, json};
 pub use service_kit::testing::Listener;
 use service_kit::{
     amqp::{AmqpConfig, Queue},
-    auth::TokenKeys,
     db::PgPool,
     testing::TestDatabase,
 };
 
-pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+pub use service_kit::testing::{SECRET, init_logging, token_for};
 
 pub use service_kit::testing::{amqp_url, database_url};
 
@@ -37,19 +33,6 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// Logs go to the test output when `TEST_LOG` is set (`TEST_LOG=1 cargo test … -- --nocapture`).
-fn init_logging() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        if std::env::var("TEST_LOG").is_ok() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter("debug,h2=info,hyper=info,lapin=info")
-                .with_test_writer()
-                .try_init();
-        }
-    });
-}
-
 /// Starts the service with a fresh database and AMQP namespace; `adjust` may change settings.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     init_logging();
@@ -68,7 +51,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     };
     adjust(&mut settings);
     let amqp = settings.amqp.clone();
-    let app = Application::build(settings, TokenKeys::from_secret(SECRET).unwrap()).await.unwrap();
+    let app = Application::build(settings, service_kit::testing::token_keys()).await.unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     let pool = app.pool().clone();
     let server = tokio::spawn(app.run_until_stopped());
@@ -83,11 +66,6 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         _db: db,
         server,
     }
-}
-
-pub fn token_for(projects: &[&str]) -> String {
-    let projects: Vec<ProjectId> = projects.iter().map(|p| ProjectId::parse(p).unwrap()).collect();
-    TokenKeys::from_secret(SECRET).unwrap().mint("tester", &projects, Duration::from_secs(600)).unwrap()
 }
 
 impl TestApp {

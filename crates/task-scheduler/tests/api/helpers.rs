@@ -14,7 +14,6 @@ use serde_json::Value;
 pub use service_kit::testing::Listener;
 use service_kit::{
     amqp::{AmqpConfig, Broker, Outgoing, Queue},
-    auth::TokenKeys,
     db::PgPool,
     testing::TestDatabase,
 };
@@ -31,7 +30,7 @@ use task_scheduler::{
     },
 };
 
-pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+pub use service_kit::testing::{init_logging, token_for};
 
 pub use service_kit::testing::{amqp_url, database_url};
 
@@ -66,19 +65,6 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
     }
-}
-
-/// Logs go to the test output when `TEST_LOG` is set (`TEST_LOG=1 cargo test … -- --nocapture`).
-pub fn init_logging() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        if std::env::var("TEST_LOG").is_ok() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter("debug,h2=info,hyper=info,lapin=info,amq_protocol=info")
-                .with_test_writer()
-                .try_init();
-        }
-    });
 }
 
 pub fn test_settings(db: &TestDatabase) -> Settings {
@@ -119,13 +105,10 @@ async fn spawn(adjust: impl FnOnce(&mut Settings), tick_loop: bool) -> TestApp {
     adjust(&mut settings);
     let amqp = settings.amqp.clone();
     let clock = ManualClock::new(start());
-    let mut app = Application::build_with_clock(
-        settings,
-        TokenKeys::from_secret(SECRET).unwrap(),
-        Arc::new(clock.clone()),
-    )
-    .await
-    .unwrap();
+    let mut app =
+        Application::build_with_clock(settings, service_kit::testing::token_keys(), Arc::new(clock.clone()))
+            .await
+            .unwrap();
     if !tick_loop {
         app = app.without_tick_loop();
     }
@@ -147,11 +130,6 @@ async fn spawn(adjust: impl FnOnce(&mut Settings), tick_loop: bool) -> TestApp {
         _db: db,
         server,
     }
-}
-
-pub fn token_for(projects: &[&str]) -> String {
-    let projects: Vec<ProjectId> = projects.iter().map(|p| ProjectId::parse(p).unwrap()).collect();
-    TokenKeys::from_secret(SECRET).unwrap().mint("tester", &projects, Duration::from_secs(600)).unwrap()
 }
 
 /// A policy snapshot: `hours` UTC, the given week days (or every day when `None`), no time

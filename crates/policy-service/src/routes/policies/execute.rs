@@ -1,6 +1,6 @@
-use crate::routes::AuthErrors;
 use actix_web::{HttpResponse, web};
 use api_types::error::ErrorEnvelope;
+use api_types::openapi::AuthErrors;
 
 use crate::{
     error::PolicyError,

@@ -1,5 +1,6 @@
-use crate::routes::{AuthErrors, ProjectPath};
+use crate::routes::ProjectPath;
 use actix_web::web;
+use api_types::openapi::AuthErrors;
 use api_types::{
     domain::ResourceId,
     dto::{PolicyListResponse, PolicyView, TagView},

@@ -1,4 +1,5 @@
-use crate::routes::{AuthErrors, ProjectPath};
+use crate::routes::ProjectPath;
+use api_types::openapi::AuthErrors;
 
 use actix_web::web;
 use api_types::{

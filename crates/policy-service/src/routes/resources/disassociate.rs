@@ -1,5 +1,5 @@
-use crate::routes::AuthErrors;
 use actix_web::web;
+use api_types::openapi::AuthErrors;
 use api_types::{
     dto::{DisassociateRequest, ResourcesResponse},
     error::{ErrorEnvelope, codes::auto_backup as ab},

@@ -1,5 +1,5 @@
-use crate::routes::AuthErrors;
 use actix_web::{HttpResponse, web};
+use api_types::openapi::AuthErrors;
 use api_types::{
     domain::{TagKey, ValidationError},
     dto::TagBatchRequest,

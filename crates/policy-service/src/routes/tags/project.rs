@@ -1,6 +1,7 @@
-use crate::routes::{AuthErrors, ProjectPath};
+use crate::routes::ProjectPath;
 use actix_web::web;
 use api_types::dto::{ProjectTagsResponse, TagValues};
+use api_types::openapi::AuthErrors;
 
 use crate::{error::PolicyError, routes::Access, startup::AppState, store};
 

@@ -1,4 +1,5 @@
-use crate::routes::{AuthErrors, ProjectPath};
+use crate::routes::ProjectPath;
+use api_types::openapi::AuthErrors;
 use std::collections::HashMap;
 
 use actix_web::web;

@@ -9,13 +9,14 @@ use utoipa::IntoParams;
 use crate::{
     domain::query::TaskQuery,
     error::TaskError,
-    routes::{Access, AuthErrors},
+    routes::Access,
     startup::AppState,
     store::{
         policies,
         tasks::{self, TaskRow},
     },
 };
+use api_types::openapi::AuthErrors;
 
 /// `/{project_id}/backuppolicy/{policy_id}/backuptasks`
 #[derive(Debug, serde::Deserialize, IntoParams)]
