@@ -64,6 +64,21 @@ pub fn init_logging() {
     });
 }
 
+/// Asserts the `{"error":{"code","message"}}` envelope with `code`, returning the message.
+pub async fn assert_error(res: reqwest::Response, status: u16, code: &str) -> String {
+    assert_eq!(res.status(), status, "status");
+    assert_eq!(
+        res.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/json"),
+        "content type"
+    );
+    let body: serde_json::Value = res.json().await.expect("a JSON body");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(!message.is_empty(), "{body}");
+    message
+}
+
 /// The PostgreSQL server tests create their databases on: `VBS_TEST_DATABASE_URL`, by
 /// default the local server without TLS. With TLS, libpq uses OpenSSL, and OpenSSL 3 tears
 /// itself down in an `atexit` handler while the connection pools' threads may still use it: a

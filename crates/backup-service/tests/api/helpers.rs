@@ -26,7 +26,7 @@ use service_kit::{
 };
 use sha2::{Digest, Sha256};
 
-pub use service_kit::testing::{init_logging, token_for};
+pub use service_kit::testing::{assert_error, init_logging, token_for};
 pub const MIB: usize = 1024 * 1024;
 
 pub use service_kit::testing::{amqp_url, database_url};
@@ -416,17 +416,6 @@ pub async fn assert_fault(res: Response, status: u16, kind: &str, code: Value) -
     assert_eq!(body.as_object().map(|o| o.len()), Some(1), "{body}");
     assert_eq!(body[kind]["code"], code, "{body}");
     let message = body[kind]["message"].as_str().unwrap_or_default().to_owned();
-    assert!(!message.is_empty(), "{body}");
-    message
-}
-
-/// Asserts the VBS `{"error":{"code","message"}}` envelope; returns the message.
-pub async fn assert_error(res: Response, status: u16, code: &str) -> String {
-    assert_eq!(res.status(), status, "status");
-    assert_eq!(res.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("application/json"));
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["error"]["code"], code, "{body}");
-    let message = body["error"]["message"].as_str().unwrap_or_default().to_owned();
     assert!(!message.is_empty(), "{body}");
     message
 }

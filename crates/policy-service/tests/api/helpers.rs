@@ -8,7 +8,7 @@ use service_kit::{
     testing::TestDatabase,
 };
 
-pub use service_kit::testing::{SECRET, init_logging, token_for};
+pub use service_kit::testing::{SECRET, assert_error, init_logging, token_for};
 
 pub use service_kit::testing::{amqp_url, database_url};
 
@@ -129,19 +129,4 @@ pub fn seed_policy(name: &str) -> Value {
         "tags": [{"key": "key", "value": "value"}],
         "time_zone": "UTC+08:00"
     })
-}
-
-/// Asserts the `{"error":{"code","message"}}` envelope with `code`, returning the message.
-pub async fn assert_error(res: Response, status: u16, code: &str) -> String {
-    assert_eq!(res.status(), status, "status");
-    assert_eq!(
-        res.headers().get("content-type").and_then(|v| v.to_str().ok()),
-        Some("application/json"),
-        "content type"
-    );
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["error"]["code"], code, "{body}");
-    let message = body["error"]["message"].as_str().unwrap_or_default().to_owned();
-    assert!(!message.is_empty(), "{body}");
-    message
 }

@@ -30,7 +30,7 @@ use task_scheduler::{
     },
 };
 
-pub use service_kit::testing::{init_logging, token_for};
+pub use service_kit::testing::{assert_error, init_logging, token_for};
 
 pub use service_kit::testing::{amqp_url, database_url};
 
@@ -296,19 +296,4 @@ impl TestApp {
     pub async fn dead_letters(&self) -> Listener {
         Listener::on_queue(&self.amqp, &self.amqp.dead_letter_queue()).await
     }
-}
-
-/// Asserts the `{"error":{"code","message"}}` envelope with `code`, returning the message.
-pub async fn assert_error(res: Response, status: u16, code: &str) -> String {
-    assert_eq!(res.status(), status, "status");
-    assert_eq!(
-        res.headers().get("content-type").and_then(|v| v.to_str().ok()),
-        Some("application/json"),
-        "content type"
-    );
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["error"]["code"], code, "{body}");
-    let message = body["error"]["message"].as_str().unwrap_or_default().to_owned();
-    assert!(!message.is_empty(), "{body}");
-    message
 }
