@@ -180,8 +180,10 @@ impl Stack {
                 &conf.display().to_string(),
                 "-p",
                 &dir.path().display().to_string(),
+                // One process: the harness stops the gateway with SIGKILL, which a master
+                // would not pass on to its workers (they would outlive the test).
                 "-g",
-                "daemon off;",
+                "daemon off; master_process off;",
             ]),
             dir.path(),
         )?;
