@@ -20,9 +20,10 @@ help: ## List the targets
 run: ## Run the API at http://127.0.0.1:8080: the gateway, all services and a worker (needs PostgreSQL and RabbitMQ: `make deps-up`)
 	@scripts/run.sh
 
+ROLE ?= member
 .PHONY: token
-token: ## Print a token for PROJECT (make token PROJECT=<id>)
-	@cargo run -q -p vbsctl -- token --project $(PROJECT)
+token: ## Print a token for PROJECT with ROLE (make token PROJECT=<id> [ROLE=reader|member|admin])
+	@cargo run -q -p vbsctl -- token --project $(PROJECT) --role $(ROLE)
 
 .PHONY: test
 test: check-types-crate check-schema ## Run every test (unit, API, messaging, end to end) against real PostgreSQL and RabbitMQ

@@ -28,7 +28,7 @@ impl Modify for TokenAuth {
             "token",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 "X-Auth-Token",
-                "A token minted by `vbsctl token --project <id>`",
+                "A Keystone token (VBS_AUTH_STRATEGY=keystone), or one minted by `vbsctl token --project <id> --role <role>` (local)",
             ))),
         );
         for (path, item) in &mut openapi.paths.paths {

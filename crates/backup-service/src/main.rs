@@ -3,7 +3,7 @@ use backup_service::{
     config::{Role, Settings},
 };
 use clap::Parser;
-use service_kit::auth::TokenKeys;
+use service_kit::auth::Authenticator;
 
 /// The VBS backup service: the backup API and/or the backup workers.
 #[derive(Parser)]
@@ -19,6 +19,6 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let _telemetry = service_kit::telemetry::init("backup-service")?;
     let settings = Settings { role: cli.role, ..Settings::from_env()? };
-    let keys = if settings.role.serves_http() { Some(TokenKeys::from_env()?) } else { None };
-    Application::build(settings, keys).await?.run_until_stopped().await
+    let authenticator = if settings.role.serves_http() { Some(Authenticator::from_env()?) } else { None };
+    Application::build(settings, authenticator).await?.run_until_stopped().await
 }

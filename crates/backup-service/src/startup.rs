@@ -8,7 +8,7 @@ use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use futures_util::FutureExt;
 use service_kit::{
     CancellationToken,
-    auth::TokenKeys,
+    auth::Authenticator,
     db::{Migrations, PgPool},
     http::{Basics, Cinder},
     process::ServiceProcess,
@@ -44,8 +44,9 @@ pub struct Application {
 }
 
 impl Application {
-    /// Builds the roles `settings.role` names. `keys` verify tokens; only the API needs them.
-    pub async fn build(settings: Settings, keys: Option<TokenKeys>) -> anyhow::Result<Self> {
+    /// Builds the roles `settings.role` names. `authenticator` checks tokens; only the API
+    /// needs it.
+    pub async fn build(settings: Settings, authenticator: Option<Authenticator>) -> anyhow::Result<Self> {
         let process = ServiceProcess::start(
             format!("backup-service-{:?}", settings.role),
             &settings.database,
@@ -68,15 +69,16 @@ impl Application {
         });
 
         let (server, port) = if settings.role.serves_http() {
-            let keys = web::Data::new(keys.context("the API role needs VBS_TOKEN_SECRET")?);
+            let authenticator = authenticator.context("the API role needs an authenticator")?;
             let state = web::Data::new(AppState {
                 backups: Backups::new(process.db(), volumes, settings.quotas),
                 public_url: settings.public_url.clone(),
                 availability_zone: settings.availability_zone.clone(),
             });
-            let basics = Basics { pool: process.pool().clone(), document: openapi::document() };
+            let basics =
+                Basics { pool: process.pool().clone(), document: openapi::document(), authenticator };
             let (server, port) = service_kit::http::server::<Cinder>(&settings.bind, basics, move |cfg| {
-                cfg.app_data(state.clone()).app_data(keys.clone());
+                cfg.app_data(state.clone());
                 routes::configure(cfg);
             })?;
             tracing::info!(port, "backup-service API listening");

@@ -4,7 +4,7 @@
 use actix_web::{dev::Server, web};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use service_kit::{
-    auth::TokenKeys,
+    auth::Authenticator,
     db::{Db, Migrations, PgPool},
     http::Basics,
     process::ServiceProcess,
@@ -36,7 +36,7 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(settings: Settings, keys: TokenKeys) -> anyhow::Result<Self> {
+    pub async fn build(settings: Settings, authenticator: Authenticator) -> anyhow::Result<Self> {
         let process =
             ServiceProcess::start("policy-service", &settings.database, MIGRATIONS, settings.amqp.clone())
                 .await?;
@@ -48,10 +48,9 @@ impl Application {
             },
             public_url: settings.public_url.clone(),
         });
-        let keys = web::Data::new(keys);
-        let basics = Basics { pool: process.pool().clone(), document: openapi::document() };
+        let basics = Basics { pool: process.pool().clone(), document: openapi::document(), authenticator };
         let (server, port) = service_kit::http::server::<PolicyApi>(&settings.bind, basics, move |cfg| {
-            cfg.app_data(state.clone()).app_data(keys.clone());
+            cfg.app_data(state.clone());
             routes::configure(cfg);
         })?;
         tracing::info!(port, "policy-service listening");

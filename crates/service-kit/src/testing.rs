@@ -42,13 +42,23 @@ pub fn token_keys() -> crate::auth::TokenKeys {
     crate::auth::TokenKeys::from_secret(SECRET).expect("a valid test secret")
 }
 
-/// A token for `projects`, signed with [`SECRET`], valid for ten minutes.
+/// A member's token for `projects`, signed with [`SECRET`], valid for ten minutes.
 pub fn token_for(projects: &[&str]) -> String {
+    token_with_role(projects, crate::auth::Role::Member)
+}
+
+/// A token for `projects` with `role`, signed with [`SECRET`], valid for ten minutes.
+pub fn token_with_role(projects: &[&str], role: crate::auth::Role) -> String {
     let projects: Vec<api_types::domain::ProjectId> = projects
         .iter()
         .map(|p| api_types::domain::ProjectId::parse(p).expect("a valid test project id"))
         .collect();
-    token_keys().mint("tester", &projects, Duration::from_secs(600)).expect("a token")
+    token_keys().mint("tester", &projects, role, Duration::from_secs(600)).expect("a token")
+}
+
+/// How the services under test check tokens: the local strategy with [`SECRET`].
+pub fn authenticator() -> crate::auth::Authenticator {
+    crate::auth::Authenticator::Local(token_keys())
 }
 
 /// Logs go to the test output when `TEST_LOG` is set (`TEST_LOG=1 cargo test … -- --nocapture`).

@@ -7,7 +7,7 @@ use actix_web::{dev::Server, web};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use futures_util::FutureExt;
 use service_kit::{
-    auth::TokenKeys,
+    auth::Authenticator,
     db::{Db, Migrations, PgPool},
     http::{Basics, Vbs},
     process::ServiceProcess,
@@ -40,14 +40,14 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(settings: Settings, keys: TokenKeys) -> anyhow::Result<Self> {
-        Self::build_with_clock(settings, keys, Arc::new(SystemClock)).await
+    pub async fn build(settings: Settings, authenticator: Authenticator) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, authenticator, Arc::new(SystemClock)).await
     }
 
     /// As [`Application::build`], reading the time from `clock` (tests pass a manual one).
     pub async fn build_with_clock(
         settings: Settings,
-        keys: TokenKeys,
+        authenticator: Authenticator,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         let process =
@@ -56,10 +56,9 @@ impl Application {
         let scheduler =
             Scheduler::new(process.pool().clone(), clock, settings.scheduler, process.wake_relay());
         let state = web::Data::new(AppState { db: process.db(), max_page_size: settings.max_page_size });
-        let keys = web::Data::new(keys);
-        let basics = Basics { pool: process.pool().clone(), document: openapi::document() };
+        let basics = Basics { pool: process.pool().clone(), document: openapi::document(), authenticator };
         let (server, port) = service_kit::http::server::<Vbs>(&settings.bind, basics, move |cfg| {
-            cfg.app_data(state.clone()).app_data(keys.clone());
+            cfg.app_data(state.clone());
             routes::configure(cfg);
         })?;
         tracing::info!(port, "task-scheduler listening");

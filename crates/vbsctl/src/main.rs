@@ -1,7 +1,8 @@
 //! `vbsctl`: the operator's command line.
 //!
-//! - `vbsctl token --project <id>…` prints a token for the given projects (and nothing else, so
-//!   it can be captured in a shell variable), signed with `VBS_TOKEN_SECRET`.
+//! - `vbsctl token --project <id>… [--role reader|member|admin]` prints a token for the given
+//!   projects (and nothing else, so it can be captured in a shell variable), signed with
+//!   `VBS_TOKEN_SECRET` (the `local` auth strategy).
 //! - `vbsctl volume create|snapshot …` manages volumes of the `file` driver under
 //!   `VBS_VOLUMES_ROOT` (demos and tests; real volumes come from the deployment's storage).
 //! - `vbsctl backup verify|gc|usage …` checks and maintains the object store the backup
@@ -15,7 +16,7 @@ use api_types::domain::{ProjectId, ResourceId};
 use backup_engine::Engine;
 use backup_service::{config::Settings, engine, project_lock::ProjectLock, volumes::FileVolumes};
 use clap::{Parser, Subcommand};
-use service_kit::auth::TokenKeys;
+use service_kit::auth::{Role, TokenKeys};
 
 #[derive(Parser)]
 #[command(name = "vbsctl", version, about = "Operator commands for the Volume Backup Service")]
@@ -37,6 +38,9 @@ enum Command {
         /// Who the token is for (recorded in the token, for audit logs).
         #[arg(long, default_value = "operator")]
         subject: String,
+        /// What the token may do: read, change its projects, or (admin) act on any project.
+        #[arg(long, value_enum, default_value = "member")]
+        role: RoleArg,
     },
     /// Volumes of the file driver (under VBS_VOLUMES_ROOT, default data/volumes).
     #[command(subcommand)]
@@ -98,6 +102,23 @@ enum BackupCommand {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RoleArg {
+    Reader,
+    Member,
+    Admin,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Reader => Role::Reader,
+            RoleArg::Member => Role::Member,
+            RoleArg::Admin => Role::Admin,
+        }
+    }
+}
+
 fn project(p: &str) -> anyhow::Result<ProjectId> {
     ProjectId::parse(p).with_context(|| format!("project {p:?}"))
 }
@@ -132,10 +153,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn run(command: Command) -> anyhow::Result<String> {
     match command {
-        Command::Token { projects, ttl_hours, subject } => {
+        Command::Token { projects, ttl_hours, subject, role } => {
             let projects = projects.iter().map(|p| project(p)).collect::<anyhow::Result<Vec<_>>>()?;
             let keys = TokenKeys::from_env()?;
-            let token = keys.mint(&subject, &projects, Duration::from_secs(ttl_hours * 3600))?;
+            let token = keys.mint(&subject, &projects, role.into(), Duration::from_secs(ttl_hours * 3600))?;
             Ok(format!("{token}\n"))
         }
         Command::Volume(v) => volume(v, &FileVolumes::new(&Settings::from_env()?.volumes_root)),

@@ -176,6 +176,8 @@ pub struct BackupListQuery {
     pub sort_dir: Option<String>,
     /// Add `count`, the number of matching backups.
     pub with_count: Option<bool>,
+    /// Admin only (ignored otherwise): `1` or `true` lists the backups of every project.
+    pub all_tenants: Option<String>,
 }
 
 /// `POST …/backups/{backup_id}/restore` and `POST /v2/{project_id}/cloudbackups/{backup_id}/restore`.

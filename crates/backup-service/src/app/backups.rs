@@ -139,13 +139,14 @@ impl Backups {
             .await
     }
 
-    /// One page of the project's backups.
+    /// One page of the project's backups (of every project's, for `all_projects`).
     pub async fn list(&self, project: ProjectId, query: ListQuery) -> Result<Page, BackupError> {
         if query.matches_nothing() {
             return Ok(Page::empty(&query));
         }
         let filter = query.filter.clone();
-        let rows = self.db.read(move |conn| Ok(backups::list(conn, &project, &filter)?)).await?;
+        let scope = (!query.all_projects).then_some(project);
+        let rows = self.db.read(move |conn| Ok(backups::list(conn, scope.as_ref(), &filter)?)).await?;
         query.page(rows)
     }
 

@@ -68,10 +68,19 @@ pub struct ListQuery {
     /// Start after this backup (as given; Cinder answers 400 for one not in the list).
     marker: Option<String>,
     with_count: bool,
+    /// Every project's backups (`all_tenants`, an admin's request).
+    pub all_projects: bool,
+}
+
+/// `all_tenants` as Cinder reads it (`oslo_utils.strutils.bool_from_string`).
+fn truthy(v: &str) -> bool {
+    matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "t" | "true" | "on" | "y" | "yes")
 }
 
 impl ListQuery {
-    pub fn parse(q: BackupListQuery) -> Result<Self, BackupError> {
+    /// `admin`: the caller is an admin, whose `all_tenants` counts (Cinder ignores it from
+    /// anyone else).
+    pub fn parse(q: BackupListQuery, admin: bool) -> Result<Self, BackupError> {
         let limit = match q.limit {
             None => MAX_LIMIT,
             Some(n) if (0..=MAX_LIMIT).contains(&n) => n,
@@ -110,6 +119,7 @@ impl ListQuery {
             offset,
             marker: q.marker,
             with_count: q.with_count == Some(true),
+            all_projects: admin && q.all_tenants.as_deref().is_some_and(truthy),
         })
     }
 

@@ -18,8 +18,14 @@ use service_kit::http::{Cinder, envelope_errors, fallback, query_config};
 
 use crate::{error::VbsBackup, startup::AppState};
 
-pub type NativeAccess = service_kit::auth::ProjectAccess<Cinder>;
-pub type VbsAccess = service_kit::auth::ProjectAccess<VbsBackup>;
+use service_kit::auth::{ProjectAccess, Read, Write};
+
+/// Callers that may read (any role) or change (member or admin) the path's project, refused in
+/// the envelope of each API.
+pub type NativeRead = ProjectAccess<Cinder, Read>;
+pub type NativeWrite = ProjectAccess<Cinder, Write>;
+pub type VbsRead = ProjectAccess<VbsBackup, Read>;
+pub type VbsWrite = ProjectAccess<VbsBackup, Write>;
 pub type NativeJson<T> = service_kit::http::Json<T, Cinder>;
 pub type VbsJson<T> = service_kit::http::Json<T, VbsBackup>;
 

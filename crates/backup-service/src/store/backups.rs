@@ -90,15 +90,18 @@ pub fn find_for_update(
         .optional()
 }
 
-/// Every backup of a project matching the filter, in no particular order (the caller sorts
-/// and pages: a project's backups are few enough to page in memory, and every sort key and
-/// marker then behaves the same).
+/// Every backup of a project (of every project: `None`) matching the filter, in no particular
+/// order (the caller sorts and pages: a project's backups are few enough to page in memory,
+/// and every sort key and marker then behaves the same).
 pub fn list(
     conn: &mut PgConnection,
-    project: &ProjectId,
+    project: Option<&ProjectId>,
     filter: &BackupFilter,
 ) -> QueryResult<Vec<BackupRow>> {
-    let mut q = backups::table.filter(backups::project_id.eq(DbProjectId::from(project))).into_boxed();
+    let mut q = backups::table.into_boxed();
+    if let Some(p) = project {
+        q = q.filter(backups::project_id.eq(DbProjectId::from(p)));
+    }
     if let Some(n) = &filter.name {
         q = q.filter(backups::name.eq(n));
     }

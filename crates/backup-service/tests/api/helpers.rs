@@ -103,7 +103,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let dirs = tempfile::tempdir().unwrap();
     let mut settings = test_settings(&db, dirs.path());
     adjust(&mut settings);
-    let app = Application::build(settings.clone(), Some(service_kit::testing::token_keys())).await.unwrap();
+    let app =
+        Application::build(settings.clone(), Some(service_kit::testing::authenticator())).await.unwrap();
     let address = format!("http://127.0.0.1:{}", app.port().unwrap_or_default());
     let pool = app.pool().clone();
     let engine = app.engine().clone();

@@ -13,5 +13,6 @@ mod errors;
 mod isolation;
 mod native;
 mod openapi;
+mod roles;
 mod scheduled;
 mod schema;

@@ -25,7 +25,10 @@ use crate::{
     store::{self, PolicyRow},
 };
 
-pub type Access = service_kit::auth::ProjectAccess<PolicyApi>;
+/// A caller that may read the path's project.
+pub type ReadAccess = service_kit::auth::ProjectAccess<PolicyApi, service_kit::auth::Read>;
+/// A caller that may change the path's project (member or admin).
+pub type WriteAccess = service_kit::auth::ProjectAccess<PolicyApi, service_kit::auth::Write>;
 pub type Json<T> = service_kit::http::Json<T, PolicyApi>;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

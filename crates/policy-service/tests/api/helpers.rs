@@ -51,7 +51,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     };
     adjust(&mut settings);
     let amqp = settings.amqp.clone();
-    let app = Application::build(settings, service_kit::testing::token_keys()).await.unwrap();
+    let app = Application::build(settings, service_kit::testing::authenticator()).await.unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     let pool = app.pool().clone();
     let server = tokio::spawn(app.run_until_stopped());

@@ -16,13 +16,14 @@ use std::net::TcpListener;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, dev::Server, middleware::from_fn, web};
 use anyhow::Context;
 
-use crate::{db::PgPool, openapi::Document};
+use crate::{auth::Authenticator, db::PgPool, openapi::Document};
 
-/// What every service serves besides its own API: `/health` (backed by its database) and its
-/// OpenAPI document with Swagger UI.
+/// What every service serves besides its own API: `/health` (backed by its database), its
+/// OpenAPI document with Swagger UI, and the token check its handlers' extractors use.
 pub struct Basics {
     pub pool: PgPool,
     pub document: Document,
+    pub authenticator: Authenticator,
 }
 
 /// Binds `bind` and builds a service's HTTP server with the shared mechanics of flavor `F`: the
@@ -37,12 +38,14 @@ pub fn server<F: Flavor>(
     let listener = TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
     let port = listener.local_addr()?.port();
     let health = web::Data::new(Health(basics.pool));
+    let authenticator = web::Data::new(basics.authenticator);
     let document = basics.document;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(JsonLimit::default())
             .app_data(query_config::<F>())
             .app_data(health.clone())
+            .app_data(authenticator.clone())
             .route("/health", web::get().to(health_check))
             .service(document.swagger_ui())
             .configure(configure.clone())

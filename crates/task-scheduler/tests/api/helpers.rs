@@ -105,10 +105,13 @@ async fn spawn(adjust: impl FnOnce(&mut Settings), tick_loop: bool) -> TestApp {
     adjust(&mut settings);
     let amqp = settings.amqp.clone();
     let clock = ManualClock::new(start());
-    let mut app =
-        Application::build_with_clock(settings, service_kit::testing::token_keys(), Arc::new(clock.clone()))
-            .await
-            .unwrap();
+    let mut app = Application::build_with_clock(
+        settings,
+        service_kit::testing::authenticator(),
+        Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap();
     if !tick_loop {
         app = app.without_tick_loop();
     }

@@ -323,6 +323,23 @@ async fn tokens_are_required_and_must_grant_the_project() {
     assert_error(res, 403, "AutoBackup.0213").await;
 }
 
+/// The task query is a read: a reader of the project and an admin of any project may run it.
+#[tokio::test]
+async fn readers_and_admins_of_any_project_query_tasks() {
+    use service_kit::{auth::Role, testing::token_with_role};
+    let app = spawn_app().await;
+    let policy = new_id();
+    app.put_policy(policy, 1, hourly(&[new_id()])).await;
+    let url = app.url(&format!("/backuppolicy/{policy}/backuptasks"));
+    for token in [
+        token_with_role(&[&app.project], Role::Reader),
+        token_with_role(&["some-other-project"], Role::Admin),
+    ] {
+        let res = app.client.get(&url).header("X-Auth-Token", token).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+    }
+}
+
 #[tokio::test]
 async fn wrong_methods_and_unknown_routes_get_the_envelope() {
     let app = spawn_app().await;

@@ -20,7 +20,10 @@ use std::{
 
 use anyhow::{Context, bail};
 use api_types::domain::ProjectId;
-use service_kit::{auth::TokenKeys, testing::TestDatabase};
+use service_kit::{
+    auth::{Role, TokenKeys},
+    testing::TestDatabase,
+};
 
 const SECRET: &str = "e2e-secret-e2e-secret-e2e-secret-0123";
 
@@ -263,7 +266,7 @@ impl Stack {
         let projects: Vec<ProjectId> =
             projects.iter().map(|p| ProjectId::parse(p).expect("project id")).collect();
         TokenKeys::from_secret(self.secret.as_bytes())
-            .and_then(|k| k.mint("e2e", &projects, Duration::from_secs(3600)))
+            .and_then(|k| k.mint("e2e", &projects, Role::Member, Duration::from_secs(3600)))
             .expect("minting a token")
     }
 

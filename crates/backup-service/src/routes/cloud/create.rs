@@ -9,7 +9,7 @@ use crate::{
     app::CreateParams,
     error::{BackupError, VbsResult},
     routes::{
-        VbsAccess, VbsJson,
+        VbsJson, VbsWrite,
         params::{backup_snapshot_id, backup_volume_id},
     },
     startup::AppState,
@@ -106,7 +106,7 @@ fn parse(body: CreateCloudBackupRequest) -> Result<CreateParams, BackupError> {
     security(("token" = []))
 )]
 pub async fn create_cloud_backup(
-    access: VbsAccess,
+    access: VbsWrite,
     state: web::Data<AppState>,
     body: VbsJson<CreateCloudBackupRequest>,
 ) -> VbsResult<web::Json<JobIdResponse>> {

@@ -4,7 +4,7 @@ use api_types::{
     error::ErrorEnvelope,
 };
 
-use crate::{error::VbsResult, routes::VbsAccess, startup::AppState};
+use crate::{error::VbsResult, routes::VbsRead, startup::AppState};
 
 /// The project's backup quotas: `backups` (count) and `backup_gigabytes` (total `size`),
 /// with what is used; -1 is unlimited. Creating a backup beyond them fails with
@@ -22,10 +22,7 @@ use crate::{error::VbsResult, routes::VbsAccess, startup::AppState};
     ),
     security(("token" = []))
 )]
-pub async fn show_quota(
-    access: VbsAccess,
-    state: web::Data<AppState>,
-) -> VbsResult<web::Json<QuotaResponse>> {
+pub async fn show_quota(access: VbsRead, state: web::Data<AppState>) -> VbsResult<web::Json<QuotaResponse>> {
     let (count, gib) = state.backups.usage(access.project).await?;
     let quotas = state.backups.quotas();
     let resource =

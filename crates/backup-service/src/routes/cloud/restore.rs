@@ -7,7 +7,7 @@ use api_types::{
 use crate::{
     error::VbsResult,
     routes::{
-        VbsAccess, VbsJson,
+        VbsJson, VbsWrite,
         params::{restore_target, vbs_path_backup_id},
     },
     startup::AppState,
@@ -35,7 +35,7 @@ use crate::{
     security(("token" = []))
 )]
 pub async fn restore_cloud_backup(
-    access: VbsAccess,
+    access: VbsWrite,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: VbsJson<RestoreRequest>,

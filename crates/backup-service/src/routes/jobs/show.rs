@@ -3,7 +3,7 @@ use api_types::{dto::JobView, error::ErrorEnvelope};
 
 use crate::{
     error::VbsResult,
-    routes::{VbsAccess, params::path_job_id, views::job_view},
+    routes::{VbsRead, params::path_job_id, views::job_view},
     startup::AppState,
 };
 
@@ -30,7 +30,7 @@ use crate::{
     security(("token" = []))
 )]
 pub async fn show_job(
-    access: VbsAccess,
+    access: VbsRead,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> VbsResult<web::Json<JobView>> {

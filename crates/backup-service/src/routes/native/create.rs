@@ -10,7 +10,7 @@ use crate::{
     error::{BackupError, NativeResult},
     openapi::CinderFaultDoc,
     routes::{
-        NativeAccess, NativeJson, base_url,
+        NativeJson, NativeWrite, base_url,
         params::{backup_snapshot_id, backup_volume_id},
         views::backup_ref,
     },
@@ -66,7 +66,7 @@ fn parse(body: CreateNativeBackupRequest) -> Result<CreateParams, BackupError> {
 )]
 pub async fn create_backup(
     req: HttpRequest,
-    access: NativeAccess,
+    access: NativeWrite,
     state: web::Data<AppState>,
     body: NativeJson<CreateNativeBackupRequest>,
 ) -> NativeResult<HttpResponse> {

@@ -3,7 +3,7 @@ use actix_web::{HttpResponse, web};
 use crate::{
     error::NativeResult,
     openapi::CinderFaultDoc,
-    routes::{NativeAccess, params::path_backup_id},
+    routes::{NativeWrite, params::path_backup_id},
     startup::AppState,
 };
 
@@ -30,7 +30,7 @@ use crate::{
     security(("token" = []))
 )]
 pub async fn delete_backup(
-    access: NativeAccess,
+    access: NativeWrite,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> NativeResult<HttpResponse> {

@@ -9,14 +9,15 @@ use crate::{
     error::NativeResult,
     openapi::CinderFaultDoc,
     routes::{
-        NativeAccess, base_url,
+        NativeRead, base_url,
         views::{backup_detail, backup_ref},
     },
     startup::AppState,
 };
 
-async fn page(state: &AppState, access: NativeAccess, query: BackupListQuery) -> NativeResult<Page> {
-    Ok(state.backups.list(access.project, ListQuery::parse(query)?).await?)
+async fn page(state: &AppState, access: NativeRead, query: BackupListQuery) -> NativeResult<Page> {
+    let query = ListQuery::parse(query, access.identity.is_admin())?;
+    Ok(state.backups.list(access.project, query).await?)
 }
 
 fn next_link(req: &HttpRequest, base: &str, marker: Option<ResourceId>, limit: i64) -> Option<Vec<Link>> {
@@ -42,8 +43,8 @@ fn next_link(req: &HttpRequest, base: &str, marker: Option<ResourceId>, limit: i
 /// Filters: `name`, `status`, `volume_id`; paging: `limit` (default and at most 1000),
 /// `marker` (start after this backup), `offset`; order: `sort_key` (`created_at` by default)
 /// and `sort_dir` (`desc` by default). A `backups_links` `next` link is given while more
-/// backups follow. Also served at `/v3/{project_id}/backups` and
-/// `/v3/{project_id}/native/backups`.
+/// backups follow. An admin lists every project's backups with `all_tenants=1`. Also served at
+/// `/v3/{project_id}/backups` and `/v3/{project_id}/native/backups`.
 #[utoipa::path(
     get,
     path = "/v2/{project_id}/backups",
@@ -58,7 +59,7 @@ fn next_link(req: &HttpRequest, base: &str, marker: Option<ResourceId>, limit: i
 )]
 pub async fn list_backups(
     req: HttpRequest,
-    access: NativeAccess,
+    access: NativeRead,
     state: web::Data<AppState>,
     query: web::Query<BackupListQuery>,
 ) -> NativeResult<web::Json<BackupListResponse>> {
@@ -89,7 +90,7 @@ pub async fn list_backups(
 )]
 pub async fn list_backups_detail(
     req: HttpRequest,
-    access: NativeAccess,
+    access: NativeRead,
     state: web::Data<AppState>,
     query: web::Query<BackupListQuery>,
 ) -> NativeResult<web::Json<BackupDetailListResponse>> {

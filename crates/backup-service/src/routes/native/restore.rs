@@ -5,7 +5,7 @@ use crate::{
     error::NativeResult,
     openapi::CinderFaultDoc,
     routes::{
-        NativeAccess, NativeJson,
+        NativeJson, NativeWrite,
         params::{path_backup_id, restore_target},
     },
     startup::AppState,
@@ -35,7 +35,7 @@ use crate::{
     security(("token" = []))
 )]
 pub async fn restore_backup(
-    access: NativeAccess,
+    access: NativeWrite,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: NativeJson<RestoreRequest>,

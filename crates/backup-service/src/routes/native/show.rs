@@ -4,7 +4,7 @@ use api_types::dto::BackupDetailResponse;
 use crate::{
     error::NativeResult,
     openapi::CinderFaultDoc,
-    routes::{NativeAccess, base_url, params::path_backup_id, views::backup_detail},
+    routes::{NativeRead, base_url, params::path_backup_id, views::backup_detail},
     startup::AppState,
 };
 
@@ -34,7 +34,7 @@ use crate::{
 )]
 pub async fn show_backup(
     req: HttpRequest,
-    access: NativeAccess,
+    access: NativeRead,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> NativeResult<web::Json<BackupDetailResponse>> {

@@ -12,7 +12,7 @@ use crate::{
     domain::policy::NewPolicy,
     error::PolicyError,
     events,
-    routes::{Access, Json},
+    routes::{Json, WriteAccess},
     startup::AppState,
     store::{self, PolicyRow},
 };
@@ -36,7 +36,7 @@ use crate::{
     security(("token" = []))
 )]
 pub async fn create_policy(
-    access: Access,
+    access: WriteAccess,
     state: web::Data<AppState>,
     body: Json<CreatePolicyRequest>,
 ) -> Result<web::Json<PolicyIdResponse>, PolicyError> {

@@ -5,7 +5,7 @@ use api_types::openapi::AuthErrors;
 use crate::{
     error::PolicyError,
     events,
-    routes::{Access, PolicyPath, parse_policy_id, with_locked_policy},
+    routes::{PolicyPath, WriteAccess, parse_policy_id, with_locked_policy},
     startup::AppState,
     store,
 };
@@ -25,7 +25,7 @@ use crate::{
     security(("token" = []))
 )]
 pub async fn delete_policy(
-    access: Access,
+    access: WriteAccess,
     path: web::Path<PolicyPath>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PolicyError> {

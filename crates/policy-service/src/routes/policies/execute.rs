@@ -5,7 +5,7 @@ use api_types::openapi::AuthErrors;
 use crate::{
     error::PolicyError,
     events,
-    routes::{Access, PolicyPath, existing_policy, parse_policy_id},
+    routes::{PolicyPath, WriteAccess, existing_policy, parse_policy_id},
     startup::AppState,
 };
 
@@ -25,7 +25,7 @@ use crate::{
     security(("token" = []))
 )]
 pub async fn execute_policy(
-    access: Access,
+    access: WriteAccess,
     path: web::Path<PolicyPath>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PolicyError> {

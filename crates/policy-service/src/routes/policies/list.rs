@@ -6,7 +6,7 @@ use api_types::{
     dto::{PolicyListResponse, PolicyView, TagView},
 };
 
-use crate::{error::PolicyError, routes::Access, startup::AppState, store};
+use crate::{error::PolicyError, routes::ReadAccess, startup::AppState, store};
 
 /// List the project's backup policies, each with its schedule, time zone, number of
 /// associated volumes and tags.
@@ -26,7 +26,7 @@ use crate::{error::PolicyError, routes::Access, startup::AppState, store};
     security(("token" = []))
 )]
 pub async fn list_policies(
-    access: Access,
+    access: ReadAccess,
     state: web::Data<AppState>,
 ) -> Result<web::Json<PolicyListResponse>, PolicyError> {
     let project = access.project;

@@ -9,7 +9,7 @@ use chrono::Utc;
 use crate::{
     domain::policy::PolicyPatch,
     error::PolicyError,
-    routes::{Access, Json, PolicyPath, parse_policy_id, save_and_announce, with_locked_policy},
+    routes::{Json, PolicyPath, WriteAccess, parse_policy_id, save_and_announce, with_locked_policy},
     startup::AppState,
 };
 
@@ -34,7 +34,7 @@ use crate::{
     security(("token" = []))
 )]
 pub async fn update_policy(
-    access: Access,
+    access: WriteAccess,
     path: web::Path<PolicyPath>,
     state: web::Data<AppState>,
     body: Json<UpdatePolicyRequest>,

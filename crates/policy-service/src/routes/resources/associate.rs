@@ -12,7 +12,7 @@ use chrono::Utc;
 use crate::{
     domain::resources,
     error::PolicyError,
-    routes::{Access, Json, locked_policy, parse_policy_id, save_and_announce},
+    routes::{Json, WriteAccess, locked_policy, parse_policy_id, save_and_announce},
     startup::AppState,
     store,
 };
@@ -38,7 +38,7 @@ use crate::{
     security(("token" = []))
 )]
 pub async fn associate_resources(
-    access: Access,
+    access: WriteAccess,
     state: web::Data<AppState>,
     body: Json<AssociateRequest>,
 ) -> Result<web::Json<ResourcesResponse>, PolicyError> {

@@ -9,7 +9,7 @@ use chrono::Utc;
 use crate::{
     domain::resources,
     error::PolicyError,
-    routes::{Access, Json, PolicyPath, locked_policy, parse_policy_id, save_and_announce},
+    routes::{Json, PolicyPath, WriteAccess, locked_policy, parse_policy_id, save_and_announce},
     startup::AppState,
     store,
 };
@@ -31,7 +31,7 @@ use crate::{
     security(("token" = []))
 )]
 pub async fn disassociate_resources(
-    access: Access,
+    access: WriteAccess,
     path: web::Path<PolicyPath>,
     state: web::Data<AppState>,
     body: Json<DisassociateRequest>,

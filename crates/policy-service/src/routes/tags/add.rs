@@ -5,7 +5,7 @@ use api_types::{domain::Tag, dto::AddTagRequest, error::ErrorEnvelope};
 use crate::{
     domain::policy::parse_tags,
     error::PolicyError,
-    routes::{Access, Json, PolicyPath, parse_policy_id, with_locked_policy},
+    routes::{Json, PolicyPath, WriteAccess, parse_policy_id, with_locked_policy},
     startup::AppState,
 };
 
@@ -26,7 +26,7 @@ use crate::{
     security(("token" = []))
 )]
 pub async fn add_tag(
-    access: Access,
+    access: WriteAccess,
     path: web::Path<PolicyPath>,
     state: web::Data<AppState>,
     body: Json<AddTagRequest>,

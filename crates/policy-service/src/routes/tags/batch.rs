@@ -10,7 +10,7 @@ use chrono::Utc;
 use crate::{
     domain::policy::parse_tags,
     error::PolicyError,
-    routes::{Access, Json, PolicyPath, parse_policy_id, save_and_announce, with_locked_policy},
+    routes::{Json, PolicyPath, WriteAccess, parse_policy_id, save_and_announce, with_locked_policy},
     startup::AppState,
     store,
 };
@@ -36,7 +36,7 @@ use crate::{
     security(("token" = []))
 )]
 pub async fn batch_tags(
-    access: Access,
+    access: WriteAccess,
     path: web::Path<PolicyPath>,
     state: web::Data<AppState>,
     body: Json<TagBatchRequest>,

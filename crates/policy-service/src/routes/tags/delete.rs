@@ -5,7 +5,7 @@ use chrono::Utc;
 
 use crate::{
     error::PolicyError,
-    routes::{Access, parse_policy_id, save_and_announce, with_locked_policy},
+    routes::{WriteAccess, parse_policy_id, save_and_announce, with_locked_policy},
     startup::AppState,
     store,
 };
@@ -36,7 +36,7 @@ pub struct TagPath {
     security(("token" = []))
 )]
 pub async fn delete_tag(
-    access: Access,
+    access: WriteAccess,
     path: web::Path<TagPath>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PolicyError> {

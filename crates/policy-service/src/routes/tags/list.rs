@@ -7,7 +7,7 @@ use api_types::{
 
 use crate::{
     error::PolicyError,
-    routes::{Access, PolicyPath, existing_policy, parse_policy_id},
+    routes::{PolicyPath, ReadAccess, existing_policy, parse_policy_id},
     startup::AppState,
     store,
 };
@@ -27,7 +27,7 @@ use crate::{
     security(("token" = []))
 )]
 pub async fn list_tags(
-    access: Access,
+    access: ReadAccess,
     path: web::Path<PolicyPath>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<PolicyTagsResponse>, PolicyError> {

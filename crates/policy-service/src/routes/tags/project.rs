@@ -3,7 +3,7 @@ use actix_web::web;
 use api_types::dto::{ProjectTagsResponse, TagValues};
 use api_types::openapi::AuthErrors;
 
-use crate::{error::PolicyError, routes::Access, startup::AppState, store};
+use crate::{error::PolicyError, routes::ReadAccess, startup::AppState, store};
 
 /// Every tag key used on the project's policies, with all its values.
 #[utoipa::path(
@@ -19,7 +19,7 @@ use crate::{error::PolicyError, routes::Access, startup::AppState, store};
     security(("token" = []))
 )]
 pub async fn list_project_tags(
-    access: Access,
+    access: ReadAccess,
     state: web::Data<AppState>,
 ) -> Result<web::Json<ProjectTagsResponse>, PolicyError> {
     let project = access.project;

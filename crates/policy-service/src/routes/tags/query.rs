@@ -12,7 +12,7 @@ use api_types::{
 use crate::{
     domain::tag_query::{Action, TagQuery},
     error::PolicyError,
-    routes::{Access, Json},
+    routes::{Json, ReadAccess},
     startup::AppState,
     store,
 };
@@ -38,7 +38,7 @@ use crate::{
     security(("token" = []))
 )]
 pub async fn query_policies_by_tags(
-    access: Access,
+    access: ReadAccess,
     state: web::Data<AppState>,
     body: Json<ResourceInstancesRequest>,
 ) -> Result<web::Json<ResourceInstancesResponse>, PolicyError> {

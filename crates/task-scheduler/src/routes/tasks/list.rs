@@ -9,7 +9,7 @@ use utoipa::IntoParams;
 use crate::{
     domain::query::TaskQuery,
     error::TaskError,
-    routes::Access,
+    routes::ReadAccess,
     startup::AppState,
     store::{
         policies,
@@ -60,7 +60,7 @@ pub struct TasksPath {
     security(("token" = []))
 )]
 pub async fn list_tasks(
-    access: Access,
+    access: ReadAccess,
     path: web::Path<TasksPath>,
     params: web::Query<TaskQueryParams>,
     state: web::Data<AppState>,

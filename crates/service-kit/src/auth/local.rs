@@ -1,22 +1,19 @@
-//! Token authentication.
+//! The `local` strategy: tokens the deployment signs itself.
 //!
-//! A token is a JWT (HS256) in the `X-Auth-Token` header, minted by the operator command
-//! (`vbsctl token`) with the deployment's secret. It names the projects it may act on; a request
-//! whose path project is not among them is refused with 403, a missing token with 401, a
-//! malformed, badly signed or expired one with 401. The secret comes from configuration
-//! (`VBS_TOKEN_SECRET` or `VBS_TOKEN_SECRET_FILE`) and must be at least 32 bytes, so a
-//! deployment cannot run with a guessable key.
+//! A token is a JWT (HS256) minted by the operator command (`vbsctl token`) with the
+//! deployment's secret. It names the projects it may act on and one role (`member` when the
+//! token says none: tokens minted before roles existed keep their rights). The secret comes from
+//! configuration (`VBS_TOKEN_SECRET` or `VBS_TOKEN_SECRET_FILE`) and must be at least 32 bytes,
+//! so a deployment cannot run with a guessable key.
 
-use std::{marker::PhantomData, time::Duration};
+use std::time::Duration;
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use api_types::domain::ProjectId;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
-use crate::http::{Flavor, Problem, Rejection};
+use super::{AuthError, Identity, Role};
 
-pub const TOKEN_HEADER: &str = "X-Auth-Token";
 const ISSUER: &str = "vbs";
 const MIN_SECRET_LEN: usize = 32;
 
@@ -27,6 +24,9 @@ pub struct Claims {
     pub sub: String,
     /// The projects the token may act on.
     pub projects: Vec<String>,
+    /// `reader`, `member` or `admin`; absent means `member`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     pub iss: String,
     pub iat: u64,
     pub exp: u64,
@@ -69,17 +69,45 @@ impl TokenKeys {
         Self::from_secret(crate::config::secret("VBS_TOKEN_SECRET")?.as_bytes())
     }
 
-    pub fn mint(&self, subject: &str, projects: &[ProjectId], ttl: Duration) -> anyhow::Result<String> {
+    pub fn mint(
+        &self,
+        subject: &str,
+        projects: &[ProjectId],
+        role: Role,
+        ttl: Duration,
+    ) -> anyhow::Result<String> {
         anyhow::ensure!(!projects.is_empty(), "a token must name at least one project");
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
             sub: subject.to_owned(),
             projects: projects.iter().map(|p| p.as_str().to_owned()).collect(),
+            role: Some(role.as_str().to_owned()),
             iss: ISSUER.to_owned(),
             iat: now,
             exp: now + ttl.as_secs(),
         };
         Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
+    }
+
+    /// Who a valid token speaks for.
+    pub fn identify(&self, token: &str) -> Result<Identity, AuthError> {
+        let claims = self.verify(token).map_err(|e| match e {
+            TokenError::Expired => AuthError::Expired,
+            TokenError::Invalid => AuthError::Invalid,
+        })?;
+        // Tokens are minted only for valid ids and roles, so these fail only for a forged but
+        // signed token: refuse it as invalid.
+        let projects = claims
+            .projects
+            .iter()
+            .map(|p| ProjectId::parse(p))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| AuthError::Invalid)?;
+        let role = match claims.role.as_deref() {
+            None => Role::Member,
+            Some(r) => Role::parse(r).ok_or(AuthError::Invalid)?,
+        };
+        Ok(Identity { user: claims.sub, projects, role: Some(role) })
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
@@ -89,56 +117,6 @@ impl TokenKeys {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
             })
-    }
-}
-
-/// An authenticated request for the project in the path (`{project_id}`): the handler only runs
-/// when the token is valid and grants that project.
-#[derive(Debug, Clone)]
-pub struct ProjectAccess<F> {
-    pub project: ProjectId,
-    pub subject: String,
-    flavor: PhantomData<fn() -> F>,
-}
-
-impl<F: Flavor> ProjectAccess<F> {
-    fn check(req: &HttpRequest) -> Result<Self, Problem<F>> {
-        let keys = req.app_data::<web::Data<TokenKeys>>().ok_or_else(|| {
-            tracing::error!("TokenKeys missing from app data");
-            Problem::rejection(Rejection::Internal)
-        })?;
-        let token = req
-            .headers()
-            .get(TOKEN_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| Problem::rejection(Rejection::MissingToken))?;
-        let claims = keys.verify(token).map_err(|e| match e {
-            TokenError::Expired => Problem::rejection(Rejection::ExpiredToken),
-            TokenError::Invalid => Problem::rejection(Rejection::InvalidToken),
-        })?;
-        let path_project = req.match_info().get("project_id").unwrap_or_default();
-        if !claims.projects.iter().any(|p| p == path_project) {
-            return Err(Problem::rejection_with(
-                Rejection::ForbiddenProject,
-                format!("the token does not grant access to project {path_project:?}"),
-            ));
-        }
-        // Tokens are minted only for valid ids, so this fails only for a forged-but-signed
-        // token; refuse it the same way.
-        let project =
-            ProjectId::parse(path_project).map_err(|_| Problem::rejection(Rejection::ForbiddenProject))?;
-        Ok(Self { project, subject: claims.sub, flavor: PhantomData })
-    }
-}
-
-impl<F: Flavor> FromRequest for ProjectAccess<F> {
-    type Error = Problem<F>;
-    type Future = std::future::Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(Self::check(req))
     }
 }
 
@@ -154,10 +132,12 @@ mod tests {
     fn round_trip() {
         let k = keys();
         let p = ProjectId::parse("p1").unwrap();
-        let t = k.mint("ops", &[p], Duration::from_secs(60)).unwrap();
+        let t = k.mint("ops", std::slice::from_ref(&p), Role::Reader, Duration::from_secs(60)).unwrap();
         let c = k.verify(&t).unwrap();
         assert_eq!(c.projects, ["p1"]);
         assert_eq!(c.sub, "ops");
+        let id = k.identify(&t).unwrap();
+        assert_eq!((id.projects, id.role), (vec![p], Some(Role::Reader)));
     }
 
     #[test]
@@ -165,7 +145,7 @@ mod tests {
         assert!(TokenKeys::from_secret(b"short").is_err());
         let p = ProjectId::parse("p1").unwrap();
         let other = TokenKeys::from_secret(b"another-secret-another-secret-xx").unwrap();
-        let t = other.mint("ops", &[p], Duration::from_secs(60)).unwrap();
+        let t = other.mint("ops", &[p], Role::Member, Duration::from_secs(60)).unwrap();
         assert_eq!(keys().verify(&t), Err(TokenError::Invalid));
         assert_eq!(keys().verify("not.a.token"), Err(TokenError::Invalid));
         assert_eq!(keys().verify(""), Err(TokenError::Invalid));
@@ -178,11 +158,28 @@ mod tests {
         let claims = Claims {
             sub: "ops".into(),
             projects: vec!["p1".into()],
+            role: None,
             iss: ISSUER.into(),
             iat: now - 7200,
             exp: now - 3600,
         };
         let t = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.encoding).unwrap();
         assert_eq!(k.verify(&t), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn a_token_without_a_role_is_a_member_one() {
+        let k = keys();
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = Claims {
+            sub: "ops".into(),
+            projects: vec!["p1".into()],
+            role: None,
+            iss: ISSUER.into(),
+            iat: now,
+            exp: now + 60,
+        };
+        let t = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.encoding).unwrap();
+        assert_eq!(k.identify(&t).unwrap().role, Some(Role::Member));
     }
 }
