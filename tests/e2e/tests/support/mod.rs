@@ -69,8 +69,14 @@ impl Stack {
     pub async fn start(topology: Topology) -> Self {
         match std::env::var("VBS_E2E_BASE_URL") {
             Ok(url) if !url.is_empty() => Self::external(url),
-            _ => Self::spawn(topology).await.expect("starting the stack"),
+            _ => Self::spawn(topology, Vec::new()).await.expect("starting the stack"),
         }
+    }
+
+    /// A stack of processes of its own (never an external one) with `env` added to every
+    /// service's environment (e.g. another auth strategy).
+    pub async fn start_with_env(topology: Topology, env: Vec<(&'static str, String)>) -> Self {
+        Self::spawn(topology, env).await.expect("starting the stack")
     }
 
     fn external(base_url: String) -> Self {
@@ -81,7 +87,7 @@ impl Stack {
         Self { base_url, volumes_root, secret, processes: Vec::new(), _databases: Vec::new(), _dir: None }
     }
 
-    async fn spawn(topology: Topology) -> anyhow::Result<Self> {
+    async fn spawn(topology: Topology, env: Vec<(&'static str, String)>) -> anyhow::Result<Self> {
         let dir = TempDir::new("vbs-e2e")?;
         let base_db = service_kit::testing::database_url();
         let amqp = service_kit::testing::amqp_url();
@@ -93,7 +99,7 @@ impl Stack {
         fs::create_dir_all(&volumes_root)?;
         fs::create_dir_all(&objects)?;
         let namespace = format!("e2e-{}", uuid::Uuid::new_v4().simple());
-        let common: Vec<(&str, String)> = vec![
+        let mut common: Vec<(&str, String)> = vec![
             ("VBS_TOKEN_SECRET", SECRET.to_owned()),
             ("VBS_AMQP_URL", amqp),
             ("VBS_AMQP_NAMESPACE", namespace),
@@ -102,6 +108,7 @@ impl Stack {
             ("VBS_DB_POOL_SIZE", "4".into()),
             ("RUST_LOG", "info,lapin=warn".into()),
         ];
+        common.extend(env);
         let bin = binaries_dir()?;
         let mut stack = Self {
             base_url: String::new(),
