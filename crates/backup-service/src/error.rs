@@ -61,6 +61,9 @@ pub enum BackupError {
     JobNotFound(String),
     #[error("volume {0} does not exist")]
     VolumeNotFound(String),
+    /// A volume looked up by itself (the volumes API): 404, as Cinder.
+    #[error("Volume {0} could not be found.")]
+    NoSuchVolume(String),
     #[error("snapshot {snapshot} of volume {volume} does not exist")]
     SnapshotNotFound { volume: String, snapshot: String },
     #[error("volume {0} is attached (in use); set force to true to back it up anyway")]
@@ -90,7 +93,7 @@ service_kit::internal_error_conversions!(BackupError);
 impl BackupError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::BackupNotFound(_) | Self::JobNotFound(_) => StatusCode::NOT_FOUND,
+            Self::BackupNotFound(_) | Self::JobNotFound(_) | Self::NoSuchVolume(_) => StatusCode::NOT_FOUND,
             Self::Internal(e) => e.status(),
             _ => StatusCode::BAD_REQUEST,
         }
@@ -101,7 +104,7 @@ impl BackupError {
             Self::Invalid(v) => v.code.or_else(|| F::field_code(v.field)).unwrap_or(vb::MALFORMED_REQUEST),
             Self::BackupNotFound(_) => vb::RESTORE_TARGET_MISSING,
             Self::JobNotFound(_) => vb::JOB_NOT_FOUND,
-            Self::VolumeNotFound(_) => vb::VOLUME_NOT_FOUND,
+            Self::VolumeNotFound(_) | Self::NoSuchVolume(_) => vb::VOLUME_NOT_FOUND,
             Self::SnapshotNotFound { .. } => vb::SNAPSHOT_NOT_FOUND,
             Self::VolumeAttached(_) | Self::VolumeRestoring(_) => vb::VOLUME_STATUS,
             Self::BackupInProgress(_) => vb::BACKUP_IN_PROGRESS,

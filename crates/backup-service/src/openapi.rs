@@ -7,7 +7,7 @@ use api_types::{dto, error};
 use service_kit::openapi::Document;
 use utoipa::{OpenApi, ToSchema};
 
-use crate::routes::{cloud, jobs, native};
+use crate::routes::{cloud, jobs, native, volumes};
 
 /// A Cinder-style fault of the native endpoints: exactly one of these keys, e.g.
 /// `{"badRequest":{"code":"VolumeBackup.0013","message":"…"}}` or
@@ -42,6 +42,9 @@ pub struct CinderFaultDoc {
         cloud::restore::restore_cloud_backup,
         cloud::quota::show_quota,
         jobs::show::show_job,
+        volumes::list::list_volumes,
+        volumes::list::list_volumes_detail,
+        volumes::show::show_volume,
     ),
     components(schemas(
         error::ErrorEnvelope,
@@ -65,6 +68,7 @@ pub struct CinderFaultDoc {
         (name = "Native backups", description = "OpenStack native backup API: create, show, list, delete, restore"),
         (name = "VBS backups", description = "VBS backup API: create and restore as jobs, quotas"),
         (name = "Jobs", description = "Asynchronous jobs of the VBS API"),
+        (name = "Volumes", description = "The volumes the volume driver sees (read-only Cinder volumes API)"),
     )
 )]
 pub struct ApiDoc;
@@ -73,7 +77,7 @@ const TOKEN_AUTH: TokenAuth = TokenAuth { refusal_schema };
 
 /// The native (Cinder) paths refuse in the Cinder fault, the VBS ones in the `error` envelope.
 fn refusal_schema(path: &str) -> &'static str {
-    if path.contains("/backups") { "CinderFault" } else { "ErrorEnvelope" }
+    if path.contains("/backups") || path.contains("/volumes") { "CinderFault" } else { "ErrorEnvelope" }
 }
 
 pub const DOCUMENT_PATH: &str = "/openapi/backup-service.json";

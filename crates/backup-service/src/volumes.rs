@@ -41,6 +41,9 @@ pub struct Volume {
     pub attached: bool,
     /// `disk` is a block device rather than an image file.
     pub block_device: bool,
+    /// When the volume's directory was made (its modification time where the file system
+    /// keeps no creation time).
+    pub created: Option<std::time::SystemTime>,
 }
 
 /// What a backup reads.
@@ -122,7 +125,33 @@ impl FileVolumes {
             .filter(|n| !n.is_empty() && n.len() <= 255)
             .unwrap_or_else(|| id.to_string());
         let attached = fs::symlink_metadata(dir.join("attached")).is_ok();
-        Ok(Volume { id, disk, size, name, attached, block_device })
+        let created = fs::metadata(&dir).ok().and_then(|m| m.created().or_else(|_| m.modified()).ok());
+        Ok(Volume { id, disk, size, name, attached, block_device, created })
+    }
+
+    /// Every volume of the project (directories that are not volumes are passed over).
+    pub fn volumes(&self, project: &ProjectId) -> Result<Vec<Volume>, VolumeError> {
+        let dir = self.root.join(project.as_str());
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&dir)(e)),
+        };
+        let mut volumes = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err(&dir))?;
+            let Some(id) = entry.file_name().to_str().and_then(|n| ResourceId::parse("volume_id", n).ok())
+            else {
+                continue;
+            };
+            match self.volume(project, id) {
+                Ok(v) => volumes.push(v),
+                Err(VolumeError::VolumeNotFound(_) | VolumeError::Refused { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        volumes.sort_by_key(|v| (v.created, v.id));
+        Ok(volumes)
     }
 
     /// A snapshot of the volume, to back up.
@@ -304,6 +333,8 @@ mod tests {
             (v.size, v.name.as_str(), v.attached, v.block_device),
             (3 * 1024 * 1024 + 5, "data", false, false)
         );
+        assert_eq!(drv.volumes(&a).unwrap(), vec![v.clone()]);
+        assert!(drv.volumes(&b).unwrap().is_empty(), "B lists none of A's volumes");
         assert!(
             matches!(drv.volume(&b, id(1)), Err(VolumeError::VolumeNotFound(_))),
             "B cannot see A's volume"

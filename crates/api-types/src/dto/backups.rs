@@ -41,7 +41,7 @@ pub struct NativeBackupInput {
     /// The volume to back up (required).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_id: Option<String>,
-    /// The snapshot of the volume to read (required on this API).
+    /// The snapshot of the volume to read; without one the service takes a snapshot itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_id: Option<String>,
     /// 1–64 letters, digits, `_` or `-`, not starting with `auto`.

@@ -11,9 +11,11 @@ pub mod policy;
 pub mod tags;
 pub mod tasks;
 pub mod version;
+pub mod volumes;
 
 pub use backups::*;
 pub use policy::*;
 pub use tags::*;
 pub use tasks::*;
 pub use version::*;
+pub use volumes::*;

@@ -12,7 +12,7 @@ use crate::{
     config::Quotas,
     error::BackupError,
     store::{BackupRow, JobRow, backups, jobs},
-    volumes::{FileVolumes, VolumeError},
+    volumes::{FileVolumes, Volume, VolumeError},
 };
 
 /// What a create request asks for, validated.
@@ -155,6 +155,22 @@ impl Backups {
         self.db
             .read(move |conn| jobs::find(conn, &project, id)?.ok_or(BackupError::JobNotFound(id.to_string())))
             .await
+    }
+
+    /// A volume of the project, as the volume driver sees it.
+    pub async fn volume(&self, project: ProjectId, id: ResourceId) -> Result<Volume, BackupError> {
+        self.with_volumes(move |drv| {
+            drv.volume(&project, id).map_err(|e| match e {
+                VolumeError::VolumeNotFound(_) => BackupError::NoSuchVolume(id.to_string()),
+                other => volume_error(other),
+            })
+        })
+        .await
+    }
+
+    /// Every volume of the project.
+    pub async fn volumes(&self, project: ProjectId) -> Result<Vec<Volume>, BackupError> {
+        self.with_volumes(move |drv| drv.volumes(&project).map_err(volume_error)).await
     }
 
     /// `(number of backups, their total size in GiB)`.

@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod native;
 mod params;
 mod views;
+pub mod volumes;
 
 use actix_web::{HttpRequest, middleware::from_fn, web};
 use service_kit::http::{Cinder, envelope_errors, fallback, query_config};
@@ -44,6 +45,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         cfg.service(vbs(web::scope(&format!("/{version}/{{project_id}}/jobs"))
             .service(web::resource("/{job_id}").route(web::get().to(jobs::show::show_job)))));
     }
+    cfg.service(
+        web::scope("/v3/{project_id}/volumes")
+            .service(web::resource("").route(web::get().to(volumes::list::list_volumes)))
+            .service(web::resource("/detail").route(web::get().to(volumes::list::list_volumes_detail)))
+            .service(web::resource("/{volume_id}").route(web::get().to(volumes::show::show_volume))),
+    );
     for prefix in NATIVE_PREFIXES {
         cfg.service(
             web::scope(prefix)

@@ -23,6 +23,11 @@ pub fn vbs_path_backup_id(raw: &str) -> Result<ResourceId, BackupError> {
     })
 }
 
+/// A volume id from a path: not a UUID, no such volume (404, as Cinder).
+pub fn path_volume_id(raw: &str) -> Result<ResourceId, BackupError> {
+    ResourceId::parse("volume_id", raw).map_err(|_| BackupError::NoSuchVolume(raw.to_owned()))
+}
+
 /// A job id from a path: not a UUID, no such job.
 pub fn path_job_id(raw: &str) -> Result<ResourceId, BackupError> {
     ResourceId::parse("job_id", raw).map_err(|_| BackupError::JobNotFound(raw.to_owned()))

@@ -2,11 +2,15 @@
 
 use std::collections::BTreeMap;
 
-use api_types::dto::{BackupDetail, BackupRef, JobView, Link};
+use api_types::{
+    domain::ProjectId,
+    dto::{BackupDetail, BackupRef, JobView, Link, VolumeView},
+};
 
 use crate::{
-    domain::{BackupStatus, JobStatus, JobType, job_time, native_time, percent},
+    domain::{BackupStatus, JobStatus, JobType, job_time, native_time, percent, size_gib},
     store::{BackupRow, JobRow},
+    volumes::Volume,
 };
 
 pub fn links(base: &str, backup: &BackupRow) -> Vec<Link> {
@@ -92,5 +96,38 @@ pub fn job_view(job: JobRow) -> JobView {
         error_code: job.error_code,
         fail_reason: job.fail_reason,
         sub_jobs: Vec::new(),
+    }
+}
+
+/// A volume as Cinder's volumes API shows it.
+pub fn volume_view(
+    v: &Volume,
+    project: &ProjectId,
+    base: &str,
+    availability_zone: Option<&str>,
+) -> VolumeView {
+    let created = v.created.map(|t| chrono::DateTime::<chrono::Utc>::from(t).naive_utc()).unwrap_or_default();
+    VolumeView {
+        id: v.id.to_string(),
+        name: v.name.clone(),
+        status: if v.attached { "in-use" } else { "available" }.to_owned(),
+        size: size_gib(v.size),
+        availability_zone: availability_zone.map(str::to_owned),
+        created_at: native_time(created),
+        updated_at: None,
+        description: None,
+        volume_type: None,
+        bootable: "false".to_owned(),
+        encrypted: false,
+        multiattach: false,
+        attachments: Vec::new(),
+        metadata: serde_json::Map::new(),
+        snapshot_id: None,
+        source_volid: None,
+        links: vec![
+            Link { href: format!("{base}/v3/{project}/volumes/{}", v.id), rel: "self".into() },
+            Link { href: format!("{base}/{project}/volumes/{}", v.id), rel: "bookmark".into() },
+        ],
+        tenant_id: project.to_string(),
     }
 }

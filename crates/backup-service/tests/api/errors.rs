@@ -16,7 +16,6 @@ async fn native_create_validation() {
         (json!({"snapshot_id": snapshot}), "VolumeBackup.0010"),
         (json!({"volume_id": "", "snapshot_id": snapshot}), "VolumeBackup.0010"),
         (json!({"volume_id": "../../etc/passwd", "snapshot_id": snapshot}), "VolumeBackup.0011"),
-        (json!({"volume_id": volume}), "VolumeBackup.0002"),
         (json!({"volume_id": volume, "snapshot_id": "../x"}), "VolumeBackup.0020"),
         (json!({"volume_id": volume, "snapshot_id": uuid::Uuid::new_v4()}), "VolumeBackup.0020"),
         (json!({"volume_id": uuid::Uuid::new_v4(), "snapshot_id": snapshot}), "VolumeBackup.0021"),

@@ -16,3 +16,4 @@ mod openapi;
 mod roles;
 mod scheduled;
 mod schema;
+mod volumes;

@@ -1,8 +1,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use api_types::{
-    domain::{BackupDescription, BackupName, ValidationError},
+    domain::{BackupDescription, BackupName},
     dto::{BackupCreatedResponse, CreateNativeBackupRequest},
-    error::codes::volume_backup as vb,
 };
 
 use crate::{
@@ -20,16 +19,14 @@ use crate::{
 fn parse(body: CreateNativeBackupRequest) -> Result<CreateParams, BackupError> {
     let b = body.backup;
     let volume_id = backup_volume_id(b.volume_id.as_deref())?;
-    let snapshot = b.snapshot_id.as_deref().map(str::trim).unwrap_or_default();
-    if snapshot.is_empty() {
-        return Err(ValidationError::new("backup.snapshot_id", "is required")
-            .with_code(vb::MALFORMED_REQUEST)
-            .into());
-    }
-    let snapshot_id = backup_snapshot_id(snapshot)?;
+    // Without a snapshot (what openstackclient and cinderclient send) the worker takes one.
+    let snapshot_id = match b.snapshot_id.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s) => Some(backup_snapshot_id(s)?),
+    };
     Ok(CreateParams {
         volume_id,
-        snapshot_id: Some(snapshot_id),
+        snapshot_id,
         name: b.name.as_deref().map(BackupName::parse).transpose()?,
         description: b
             .description
@@ -41,10 +38,12 @@ fn parse(body: CreateNativeBackupRequest) -> Result<CreateParams, BackupError> {
     })
 }
 
-/// Create a backup of a volume's snapshot (spec/03).
+/// Create a backup of a volume, or of one of its snapshots (spec/03).
 ///
-/// `volume_id` and `snapshot_id` must name a volume of this project and one of its
-/// snapshots. The first backup of a volume is full; later ones store only the blocks that
+/// `volume_id` must name a volume of this project, and `snapshot_id`, when given, one of its
+/// snapshots; without one the worker takes its own snapshot (a reflink copy where the file
+/// system supports it, else it reads the live volume and records that the backup is only
+/// crash-consistent). The first backup of a volume is full; later ones store only the blocks that
 /// changed since the volume's latest backup (`incremental` is accepted and ignored, as is
 /// `container`). An attached volume needs `force: true`. One backup per volume at a time
 /// (`VolumeBackup.0013`). The backup runs on a worker; poll it with the show call. Also served
