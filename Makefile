@@ -81,6 +81,11 @@ check-docker: ## Check docker/ without an engine: hadolint, compose config, ngin
 deps-up: ## Start PostgreSQL and RabbitMQ on this machine if they are not running
 	@scripts/deps-up.sh
 
+.PHONY: bench-auth
+bench-auth: ## The cost of authentication: local tokens vs cached and cold Keystone validations (starts scripts/keystone.sh)
+	@scripts/keystone.sh up >/dev/null
+	cargo run --release -q -p service-kit --example bench_auth
+
 BENCH_DIR ?= data/bench
 .PHONY: bench-engine
 bench-engine: ## The engine vs restic, borg and cp on a 4 GiB image (needs ~25 GiB free in BENCH_DIR)

@@ -460,6 +460,7 @@ async fn gc_never_touches_an_in_flight_backup() {
 
     // Hold the child's 3rd pack upload: two packs are written, no manifest yet.
     ts.pack_puts.store(0, Ordering::SeqCst);
+    ts.pack_puts_done.store(0, Ordering::SeqCst);
     ts.hold_pack.store(2, Ordering::SeqCst);
     let e2 = e.clone();
     let src2c = src2.clone();
@@ -474,6 +475,7 @@ async fn gc_never_touches_an_in_flight_backup() {
         .await
     });
     ts.held.notified().await;
+    ts.wait_packs_done(2).await;
     // Meanwhile the parent is deleted and GC runs with no grace at all.
     e.delete_backup(P, "parent").await.unwrap();
     let r = e.gc(P, &gc_now()).await.unwrap();

@@ -180,6 +180,9 @@ fn walk(p: &Path, out: &mut Vec<(PathBuf, u64)>) {
 pub struct TestStore {
     pub inner: Arc<dyn ObjectStore>,
     pub pack_puts: AtomicUsize,
+    /// Pack uploads that completed (uploads run in parallel: one may start before an earlier
+    /// one finished).
+    pub pack_puts_done: AtomicUsize,
     pub fail_packs_after: AtomicUsize,
     pub keep_markers: AtomicBool,
     pub hold_pack: AtomicUsize,
@@ -188,10 +191,20 @@ pub struct TestStore {
 }
 
 impl TestStore {
+    /// Waits (up to 10 s) until `n` pack uploads have completed.
+    pub async fn wait_packs_done(&self, n: usize) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.pack_puts_done.load(Ordering::SeqCst) < n {
+            assert!(tokio::time::Instant::now() < deadline, "{n} pack uploads did not complete");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
         Self {
             inner,
             pack_puts: AtomicUsize::new(0),
+            pack_puts_done: AtomicUsize::new(0),
             fail_packs_after: AtomicUsize::new(usize::MAX),
             keep_markers: AtomicBool::new(false),
             hold_pack: AtomicUsize::new(usize::MAX),
@@ -222,7 +235,8 @@ impl ObjectStore for TestStore {
         payload: PutPayload,
         opts: PutOptions,
     ) -> object_store::Result<PutResult> {
-        if location.as_ref().contains("/packs/") {
+        let is_pack = location.as_ref().contains("/packs/");
+        if is_pack {
             let n = self.pack_puts.fetch_add(1, Ordering::SeqCst);
             if n >= self.fail_packs_after.load(Ordering::SeqCst) {
                 return Err(injected(location));
@@ -232,7 +246,11 @@ impl ObjectStore for TestStore {
                 self.release.acquire().await.unwrap().forget();
             }
         }
-        self.inner.put_opts(location, payload, opts).await
+        let put = self.inner.put_opts(location, payload, opts).await;
+        if is_pack && put.is_ok() {
+            self.pack_puts_done.fetch_add(1, Ordering::SeqCst);
+        }
+        put
     }
 
     async fn put_multipart_opts(
