@@ -80,6 +80,13 @@ pub enum BackupError {
     RestoreTooSmall { volume: String, target: u64, backup: u64 },
     #[error("backup {id} is {status}; {wanted}")]
     BackupStatus { id: String, status: String, wanted: &'static str },
+    #[error("Backup metadata key {0:?} could not be found.")]
+    MetadataKeyNotFound(String),
+    /// A call Cinder serves from a later microversion than the request's: 404, as Cinder.
+    #[error("this call needs microversion 3.{0} or later (OpenStack-API-Version: volume 3.{0})")]
+    NeedsMicroversion(u16),
+    #[error("the backup record cannot be imported: {0}")]
+    ImportRefused(String),
     #[error("the project has {used} of its {quota} backups")]
     BackupQuota { used: i64, quota: i64 },
     #[error("the project's backups take {used} of its {quota} GiB")]
@@ -93,7 +100,11 @@ service_kit::internal_error_conversions!(BackupError);
 impl BackupError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::BackupNotFound(_) | Self::JobNotFound(_) | Self::NoSuchVolume(_) => StatusCode::NOT_FOUND,
+            Self::BackupNotFound(_)
+            | Self::JobNotFound(_)
+            | Self::NoSuchVolume(_)
+            | Self::NeedsMicroversion(_)
+            | Self::MetadataKeyNotFound(_) => StatusCode::NOT_FOUND,
             Self::Internal(e) => e.status(),
             _ => StatusCode::BAD_REQUEST,
         }
@@ -112,6 +123,8 @@ impl BackupError {
             Self::RestoreTargetBusy(_) => vb::RESTORE_VOLUME_BUSY,
             Self::RestoreTooSmall { .. } => vb::RESTORE_TOO_SMALL,
             Self::BackupStatus { .. } => vb::BACKUP_UNAVAILABLE,
+            Self::ImportRefused(_) => vb::MALFORMED_REQUEST,
+            Self::NeedsMicroversion(_) | Self::MetadataKeyNotFound(_) => vb::ROUTE_NOT_FOUND,
             Self::BackupQuota { .. } => vb::BACKUP_QUOTA,
             Self::CapacityQuota { .. } => vb::CAPACITY_QUOTA,
             Self::Internal(e) => F::code(e.rejection()),

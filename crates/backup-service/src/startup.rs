@@ -71,7 +71,7 @@ impl Application {
         let (server, port) = if settings.role.serves_http() {
             let authenticator = authenticator.context("the API role needs an authenticator")?;
             let state = web::Data::new(AppState {
-                backups: Backups::new(process.db(), volumes, settings.quotas),
+                backups: Backups::new(process.db(), volumes, engine.clone(), settings.quotas),
                 public_url: settings.public_url.clone(),
                 availability_zone: settings.availability_zone.clone(),
             });

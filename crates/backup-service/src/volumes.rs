@@ -214,6 +214,16 @@ impl FileVolumes {
         Ok(false)
     }
 
+    /// Removes a volume this service created (a restore's new volume whose restore could not
+    /// be recorded).
+    pub fn remove_volume(&self, project: &ProjectId, id: ResourceId) -> Result<(), VolumeError> {
+        let dir = self.volume_dir(project, id);
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(&dir)(e)),
+            _ => Ok(()),
+        }
+    }
+
     /// Creates a volume of `size` bytes (sparse zeros, or a copy of `from`). For operators
     /// and demos (`vbsctl volume create`) and tests; a real deployment's volumes come from
     /// its block storage.

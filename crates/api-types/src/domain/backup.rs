@@ -1,4 +1,4 @@
-use std::fmt;
+use std::{collections::BTreeMap, fmt};
 
 use super::{ValidationError, is_name_charset};
 use crate::error::codes::volume_backup as vb;
@@ -134,6 +134,85 @@ mod tests {
                 prop_assert!(!n.as_str().contains('/') && !n.as_str().contains('.'));
                 prop_assert!(!n.as_str().starts_with("auto"));
             }
+        }
+    }
+}
+
+/// A backup's metadata (Cinder 3.43): at most [`BackupMetadata::MAX_ITEMS`] keys of 1–255 of
+/// `[A-Za-z0-9-_:. /]`, each with a string value of at most 255 characters, as Cinder's schema
+/// allows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackupMetadata(BTreeMap<String, String>);
+
+impl BackupMetadata {
+    pub const MAX_ITEMS: usize = 128;
+    pub const MAX_LEN: usize = 255;
+    pub const KEY_PATTERN: &'static str = "^[a-zA-Z0-9-_:. /]{1,255}$";
+
+    /// `value` must be a JSON object of strings.
+    pub fn parse(field: &'static str, value: &serde_json::Value) -> Result<Self, ValidationError> {
+        let object = value
+            .as_object()
+            .ok_or_else(|| ValidationError::new(field, "must be an object of string values"))?;
+        if object.len() > Self::MAX_ITEMS {
+            return Err(ValidationError::new(field, format!("at most {} keys", Self::MAX_ITEMS)));
+        }
+        let mut items = BTreeMap::new();
+        for (key, value) in object {
+            Self::check_key(field, key)?;
+            let value = value.as_str().ok_or_else(|| {
+                ValidationError::new(field, format!("the value of {key:?} must be a string"))
+            })?;
+            Self::check_value(field, key, value)?;
+            items.insert(key.clone(), value.to_owned());
+        }
+        Ok(Self(items))
+    }
+
+    pub fn check_key(field: &'static str, key: &str) -> Result<(), ValidationError> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "-_:. /".contains(c);
+        if key.is_empty() || key.len() > Self::MAX_LEN || !key.chars().all(allowed) {
+            return Err(ValidationError::new(
+                field,
+                format!("key {key:?} must be 1 to 255 of letters, digits, '-', '_', ':', '.', ' ' or '/'"),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn check_value(field: &'static str, key: &str, value: &str) -> Result<(), ValidationError> {
+        if value.chars().count() > Self::MAX_LEN || value.contains('\0') {
+            return Err(ValidationError::new(
+                field,
+                format!("the value of {key:?} must be at most 255 characters without NUL"),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn into_inner(self) -> BTreeMap<String, String> {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod metadata_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn metadata_as_cinder_allows() {
+        let ok = BackupMetadata::parse("backup.metadata", &json!({"a": "1", "k.e:y/ -_": ""})).unwrap();
+        assert_eq!(ok.into_inner().len(), 2);
+        for bad in [
+            json!([]),
+            json!({"": "v"}),
+            json!({"a+b": "v"}),
+            json!({"k": 1}),
+            json!({"k": "v".repeat(256)}),
+            json!({"k".repeat(256): "v"}),
+        ] {
+            assert!(BackupMetadata::parse("backup.metadata", &bad).is_err(), "{bad}");
         }
     }
 }

@@ -14,7 +14,7 @@ mod schedule;
 mod tag;
 mod time_zone;
 
-pub use backup::{BackupDescription, BackupName};
+pub use backup::{BackupDescription, BackupMetadata, BackupName};
 pub use ids::{ProjectId, ResourceId};
 pub use policy_name::PolicyName;
 pub use retention::{Retention, RetentionDays, RetentionNum};

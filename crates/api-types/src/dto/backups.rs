@@ -65,6 +65,14 @@ pub struct NativeBackupInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub project_id: Option<serde_json::Value>,
+    /// Key/value strings kept with the backup (microversion 3.43 under `/v3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
+    pub metadata: Option<serde_json::Value>,
+    /// The availability zone to keep the backup in: the deployment's own (microversion 3.51
+    /// under `/v3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
 }
 
 /// The 202 answer to a native create, and one item of the summary list.
@@ -124,6 +132,9 @@ pub struct BackupDetail {
     pub has_dependent_backups: bool,
     /// It was taken against a parent and stored only blocks the parent did not have.
     pub is_incremental: bool,
+    /// Key/value strings set by the tenant (shown from microversion 3.43 under `/v3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, String>>,
 }
 
 /// `GET …/backups/{backup_id}`.
@@ -160,7 +171,7 @@ pub struct BackupListResponse {
 pub struct BackupListQuery {
     /// Exact name.
     pub name: Option<String>,
-    /// Exact status.
+    /// Exact status (a status no backup can have lists nothing, as Cinder).
     pub status: Option<String>,
     /// Backups of this volume.
     pub volume_id: Option<String>,
@@ -170,14 +181,19 @@ pub struct BackupListQuery {
     pub offset: Option<i64>,
     /// Start after the backup with this id.
     pub marker: Option<String>,
+    /// `key[:dir][,key[:dir]…]`, keys as `sort_key`, dirs as `sort_dir` (what cinderclient
+    /// sends); not together with `sort_key`/`sort_dir`.
+    pub sort: Option<String>,
     /// `created_at` (default), `updated_at`, `name`, `status`, `size` or `id`.
     pub sort_key: Option<String>,
     /// `desc` (default) or `asc`.
     pub sort_dir: Option<String>,
-    /// Add `count`, the number of matching backups.
-    pub with_count: Option<bool>,
+    /// Add `count`, the number of matching backups (`true`, `True`, `1`, …; microversion 3.45).
+    pub with_count: Option<String>,
     /// Admin only (ignored otherwise): `1` or `true` lists the backups of every project.
     pub all_tenants: Option<String>,
+    /// Admin only, with `all_tenants`: the backups of this project.
+    pub project_id: Option<String>,
 }
 
 /// `POST …/backups/{backup_id}/restore` and `POST /v2/{project_id}/cloudbackups/{backup_id}/restore`.
@@ -190,8 +206,13 @@ pub struct RestoreRequest {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct RestoreInput {
     /// The volume to write the backup into; it must be at least as large as the backup.
+    /// Without one (native API) a new volume of the backup's size is created.
     #[serde(default)]
     pub volume_id: Option<String>,
+    /// The new volume's name (native API, without `volume_id`); `restore_backup_<backup_id>`
+    /// by default, as Cinder. At most 255 characters.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 /// The 202 answer of a native restore.
@@ -351,6 +372,7 @@ mod tests {
             service_metadata: "{}".into(),
             has_dependent_backups: false,
             is_incremental: false,
+            metadata: None,
         };
         let v = serde_json::to_value(&d).unwrap();
         for key in [

@@ -6,6 +6,7 @@
 //! `TryFrom`/`parse` functions beside them produce the domain types. Unknown fields are ignored,
 //! as the vendor does: SDKs send extra keys (otcextensions sends `backup_policy_id` on modify).
 
+pub mod backup_changes;
 pub mod backups;
 pub mod policy;
 pub mod tags;
@@ -13,6 +14,7 @@ pub mod tasks;
 pub mod version;
 pub mod volumes;
 
+pub use backup_changes::*;
 pub use backups::*;
 pub use policy::*;
 pub use tags::*;

@@ -44,12 +44,18 @@ pub struct VersionList {
     pub versions: Vec<ApiVersion>,
 }
 
+/// The microversions of the v3 volume API this deployment serves (`OpenStack-API-Version:
+/// volume 3.x`): from Cinder's base to 3.64, what openstacksdk negotiates.
+pub const MIN_MICROVERSION: (u16, u16) = (3, 0);
+pub const MAX_MICROVERSION: (u16, u16) = (3, 64);
+
 impl ApiVersion {
     /// The document for `v2` or `v3` with links under `base_url` (no trailing slash).
     pub fn describe(major: u8, base_url: &str) -> Self {
+        let micro = |(major, minor): (u16, u16)| format!("{major}.{minor}");
         let (status, version, min_version) = match major {
-            2 => ("SUPPORTED", "", ""),
-            _ => ("CURRENT", "3.0", "3.0"),
+            2 => ("SUPPORTED", String::new(), String::new()),
+            _ => ("CURRENT", micro(MAX_MICROVERSION), micro(MIN_MICROVERSION)),
         };
         Self {
             id: format!("v{major}.0"),
@@ -60,8 +66,8 @@ impl ApiVersion {
                 base: "application/json".to_owned(),
                 media_type: format!("application/vnd.openstack.volume+json;version={major}"),
             }],
-            version: version.to_owned(),
-            min_version: min_version.to_owned(),
+            version,
+            min_version,
         }
     }
 }

@@ -1,6 +1,9 @@
 //! [`Backups`]: the use cases of the backup API.
 
+use std::collections::BTreeMap;
+
 use api_types::domain::{BackupDescription, BackupName, ProjectId, ResourceId};
+use backup_engine::Engine;
 use chrono::Utc;
 use service_kit::db::Db;
 
@@ -10,6 +13,7 @@ use super::{
 };
 use crate::{
     config::Quotas,
+    domain::BackupStatus,
     error::BackupError,
     store::{BackupRow, JobRow, backups, jobs},
     volumes::{FileVolumes, Volume, VolumeError},
@@ -26,19 +30,22 @@ pub struct CreateParams {
     pub force: bool,
     /// Store a full backup even when the volume has one to be incremental against.
     pub full: bool,
+    pub metadata: BTreeMap<String, String>,
+    pub availability_zone: Option<String>,
 }
 
 /// The backups of every project: requests for work, and what is stored.
 #[derive(Clone)]
 pub struct Backups {
-    db: Db<BackupError>,
+    pub(super) db: Db<BackupError>,
     volumes: FileVolumes,
+    pub(super) engine: Engine,
     quotas: Quotas,
 }
 
 impl Backups {
-    pub fn new(db: Db<BackupError>, volumes: FileVolumes, quotas: Quotas) -> Self {
-        Self { db, volumes, quotas }
+    pub fn new(db: Db<BackupError>, volumes: FileVolumes, engine: Engine, quotas: Quotas) -> Self {
+        Self { db, volumes, engine, quotas }
     }
 
     pub fn quotas(&self) -> Quotas {
@@ -72,6 +79,8 @@ impl Backups {
             name: p.name.map(|n| n.as_str().to_owned()),
             description: p.description.map(|d| d.as_str().to_owned()),
             full: p.full,
+            metadata: p.metadata,
+            availability_zone: p.availability_zone,
             auto: None,
         };
         let quotas = self.quotas;
@@ -81,6 +90,45 @@ impl Backups {
             .await?;
         tracing::info!(backup_id = %backup.id, job_id = %job.id, volume_id = %backup.volume_id, "backup requested");
         Ok((backup, job))
+    }
+
+    /// Creates a volume of the backup's size named `name` (Cinder's `restore_backup_<id>` by
+    /// default) and records the restore into it; returns the job, the volume and its name.
+    pub async fn request_restore_to_new_volume(
+        &self,
+        project: ProjectId,
+        backup_id: ResourceId,
+        name: Option<String>,
+    ) -> Result<(JobRow, ResourceId, String), BackupError> {
+        let backup = self.backup(project.clone(), backup_id).await?;
+        if backup.status() != Some(BackupStatus::Available) {
+            return Err(BackupError::BackupStatus {
+                id: backup_id.to_string(),
+                status: backup.status,
+                wanted: "only an available backup can be restored",
+            });
+        }
+        let name = name.unwrap_or_else(|| format!("restore_backup_{backup_id}"));
+        let size = u64::try_from(backup.volume_bytes).unwrap_or(0);
+        let (proj, volume_name) = (project.clone(), name.clone());
+        let volume = self
+            .with_volumes(move |drv| {
+                let id = ResourceId::new_v4();
+                drv.create_volume(&proj, id, size, Some(&volume_name), None).map_err(volume_error)?;
+                Ok(id)
+            })
+            .await?;
+        match self.request_restore(project.clone(), backup_id, volume).await {
+            Ok((job, _)) => {
+                tracing::info!(%backup_id, volume_id = %volume, "restoring into a new volume");
+                Ok((job, volume, name))
+            }
+            Err(e) => {
+                self.with_volumes(move |drv| drv.remove_volume(&project, volume).map_err(volume_error))
+                    .await?;
+                Err(e)
+            }
+        }
     }
 
     /// Checks the target volume and records the restore job; returns the job and the target's

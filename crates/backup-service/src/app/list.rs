@@ -1,7 +1,9 @@
 //! Listing a project's backups: filters, order and paging as Cinder does them.
 
+use std::cmp::Ordering;
+
 use api_types::{
-    domain::{ResourceId, ValidationError},
+    domain::{ProjectId, ResourceId, ValidationError},
     dto::BackupListQuery,
 };
 
@@ -25,7 +27,7 @@ enum SortKey {
 }
 
 impl SortKey {
-    fn parse(s: &str) -> Result<Self, ValidationError> {
+    fn parse(field: &'static str, s: &str) -> Result<Self, ValidationError> {
         Ok(match s {
             "created_at" => Self::CreatedAt,
             "updated_at" => Self::UpdatedAt,
@@ -35,34 +37,69 @@ impl SortKey {
             "id" => Self::Id,
             other => {
                 return Err(ValidationError::new(
-                    "sort_key",
+                    field,
                     format!("{other:?} is not one of created_at, updated_at, name, status, size, id"),
                 ));
             }
         })
     }
 
-    /// Sorts ascending; ties are broken by id so that pages never overlap or skip.
-    fn sort(self, rows: &mut [BackupRow]) {
+    /// Compares two backups ascending by this key.
+    fn compare(self, a: &BackupRow, b: &BackupRow) -> Ordering {
         match self {
-            Self::CreatedAt => rows.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id))),
-            Self::UpdatedAt => rows.sort_by(|a, b| (a.updated_at, &a.id).cmp(&(b.updated_at, &b.id))),
-            Self::Name => rows.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id))),
-            Self::Status => rows.sort_by(|a, b| (&a.status, &a.id).cmp(&(&b.status, &b.id))),
-            Self::Size => rows.sort_by(|a, b| (a.size_gib, &a.id).cmp(&(b.size_gib, &b.id))),
-            Self::Id => rows.sort_by_key(|a| a.id),
+            Self::CreatedAt => a.created_at.cmp(&b.created_at),
+            Self::UpdatedAt => a.updated_at.cmp(&b.updated_at),
+            Self::Name => a.name.cmp(&b.name),
+            Self::Status => a.status.cmp(&b.status),
+            Self::Size => a.size_gib.cmp(&b.size_gib),
+            Self::Id => a.id.cmp(&b.id),
         }
     }
+}
+
+/// `desc` (the default) or `asc`.
+fn descending(field: &'static str, dir: Option<&str>) -> Result<bool, ValidationError> {
+    match dir {
+        None | Some("desc") => Ok(true),
+        Some("asc") => Ok(false),
+        Some(other) => Err(ValidationError::new(field, format!("{other:?} is not asc or desc"))),
+    }
+}
+
+/// The order of a list: `sort=key[:dir],…` (cinderclient) or `sort_key` + `sort_dir`
+/// (openstacksdk), `created_at` descending by default. Ties are broken by id in the direction
+/// of the last key, so that pages never overlap or skip.
+fn parse_order(
+    sort: Option<&str>,
+    sort_key: Option<&str>,
+    sort_dir: Option<&str>,
+) -> Result<Vec<(SortKey, bool)>, ValidationError> {
+    let Some(sort) = sort else {
+        let key = SortKey::parse("sort_key", sort_key.unwrap_or("created_at"))?;
+        return Ok(vec![(key, descending("sort_dir", sort_dir)?)]);
+    };
+    if sort_key.is_some() || sort_dir.is_some() {
+        return Err(ValidationError::new("sort", "is not allowed together with sort_key or sort_dir"));
+    }
+    sort.split(',')
+        .map(|item| {
+            let (key, dir) = match item.split_once(':') {
+                Some((k, d)) => (k.trim(), Some(d.trim())),
+                None => (item.trim(), None),
+            };
+            Ok((SortKey::parse("sort", key)?, descending("sort", dir)?))
+        })
+        .collect()
 }
 
 /// A list request, validated.
 #[derive(Debug, Clone)]
 pub struct ListQuery {
     pub filter: BackupFilter,
-    /// A `volume_id` that is not a UUID: it matches no backup (and never reaches SQL).
-    volume_unmatchable: bool,
-    sort: SortKey,
-    descending: bool,
+    /// A filter no backup can match (an unknown status, an id that is not one).
+    unmatchable: bool,
+    /// Keys with their direction (`true`: descending), most significant first.
+    order: Vec<(SortKey, bool)>,
     pub limit: i64,
     offset: i64,
     /// Start after this backup (as given; Cinder answers 400 for one not in the list).
@@ -95,45 +132,47 @@ impl ListQuery {
             Some(n) if n >= 0 => n,
             Some(n) => return Err(ValidationError::new("offset", format!("{n} is negative")).into()),
         };
-        let status = match q.status.as_deref() {
-            None => None,
-            Some(s) => Some(
-                BackupStatus::parse(s)
-                    .ok_or_else(|| ValidationError::new("status", format!("{s:?} is not a backup status")))?,
-            ),
-        };
-        let descending = match q.sort_dir.as_deref() {
-            None | Some("desc") => true,
-            Some("asc") => false,
-            Some(other) => {
-                return Err(ValidationError::new("sort_dir", format!("{other:?} is not asc or desc")).into());
-            }
-        };
+        // A status no backup can have, or a volume id that is not one, matches nothing (as
+        // Cinder answers: an empty list) and never reaches SQL.
+        let status = q.status.as_deref().map(BackupStatus::parse);
         let volume_id = q.volume_id.as_deref().map(|v| ResourceId::parse("volume_id", v).ok());
+        let all_projects = admin && q.all_tenants.as_deref().is_some_and(truthy);
+        // Cinder reads `project_id` only from an admin listing every project.
+        let project = q.project_id.as_deref().filter(|_| all_projects).map(|p| ProjectId::parse(p).ok());
+        let order = parse_order(q.sort.as_deref(), q.sort_key.as_deref(), q.sort_dir.as_deref())?;
         Ok(Self {
-            filter: BackupFilter { name: q.name, status, volume_id: volume_id.flatten() },
-            volume_unmatchable: matches!(volume_id, Some(None)),
-            sort: SortKey::parse(q.sort_key.as_deref().unwrap_or("created_at"))?,
-            descending,
+            filter: BackupFilter {
+                name: q.name,
+                status: status.flatten(),
+                volume_id: volume_id.flatten(),
+                project: project.clone().flatten(),
+            },
+            unmatchable: matches!(volume_id, Some(None))
+                || matches!(status, Some(None))
+                || matches!(project, Some(None)),
+            order,
             limit,
             offset,
             marker: q.marker,
-            with_count: q.with_count == Some(true),
-            all_projects: admin && q.all_tenants.as_deref().is_some_and(truthy),
+            with_count: q.with_count.as_deref().is_some_and(truthy),
+            all_projects,
         })
     }
 
     /// Whether the query can match no backup whatever is stored.
     pub fn matches_nothing(&self) -> bool {
-        self.volume_unmatchable
+        self.unmatchable
     }
 
     /// The page of `rows` (every backup the filter matched) the query asks for.
     pub fn page(&self, mut rows: Vec<BackupRow>) -> Result<Page, BackupError> {
-        self.sort.sort(&mut rows);
-        if self.descending {
-            rows.reverse();
-        }
+        let last_desc = self.order.last().is_some_and(|(_, d)| *d);
+        rows.sort_by(|a, b| {
+            let keys =
+                self.order.iter().map(|(k, desc)| if *desc { k.compare(b, a) } else { k.compare(a, b) });
+            let tie = if last_desc { b.id.cmp(&a.id) } else { a.id.cmp(&b.id) };
+            keys.fold(Ordering::Equal, Ordering::then).then(tie)
+        });
         let count = self.with_count.then_some(rows.len() as i64);
         let start = match self.marker.as_deref() {
             Some(m) => {

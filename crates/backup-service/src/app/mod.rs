@@ -14,7 +14,9 @@
 
 mod backups;
 mod list;
+mod manage;
 pub mod requests;
 
 pub use backups::{Backups, CreateParams};
 pub use list::{ListQuery, Page};
+pub use manage::{BackupRecord, RECORD_SERVICE, Reach};

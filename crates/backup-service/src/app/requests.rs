@@ -4,6 +4,8 @@
 //! rules (one backup or restore per volume at a time, statuses that allow the operation, quotas)
 //! hold whoever asks. Every function runs inside the caller's transaction.
 
+use std::collections::BTreeMap;
+
 use api_types::{
     domain::{ProjectId, ResourceId},
     message::{BackupJob, RetentionRule},
@@ -47,6 +49,8 @@ pub struct NewBackup {
     pub description: Option<String>,
     /// Store every block instead of an incremental (`extend_param.FullBackup`).
     pub full: bool,
+    pub metadata: BTreeMap<String, String>,
+    pub availability_zone: Option<String>,
     pub auto: Option<AutoBackup>,
 }
 
@@ -116,6 +120,8 @@ fn new_backup_row(new: &NewBackup, now: NaiveDateTime) -> BackupRow {
         created_at: now,
         updated_at: now,
         data_timestamp: None,
+        metadata: serde_json::to_string(&new.metadata).unwrap_or_else(|_| "{}".to_owned()),
+        availability_zone: new.availability_zone.clone(),
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod cloud;
 pub mod jobs;
+pub mod microversion;
 pub mod native;
 mod params;
 mod views;
@@ -19,12 +20,14 @@ use service_kit::http::{Cinder, envelope_errors, fallback, query_config};
 
 use crate::{error::VbsBackup, startup::AppState};
 
-use service_kit::auth::{ProjectAccess, Read, Write};
+use service_kit::auth::{AdminOnly, ProjectAccess, Read, Write};
 
 /// Callers that may read (any role) or change (member or admin) the path's project, refused in
 /// the envelope of each API.
 pub type NativeRead = ProjectAccess<Cinder, Read>;
 pub type NativeWrite = ProjectAccess<Cinder, Write>;
+/// The admin-only calls (reset status, force delete, export and import records).
+pub type NativeAdmin = ProjectAccess<Cinder, AdminOnly>;
 pub type VbsRead = ProjectAccess<VbsBackup, Read>;
 pub type VbsWrite = ProjectAccess<VbsBackup, Write>;
 pub type NativeJson<T> = service_kit::http::Json<T, Cinder>;
@@ -49,27 +52,52 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/v3/{project_id}/volumes")
             .service(web::resource("").route(web::get().to(volumes::list::list_volumes)))
             .service(web::resource("/detail").route(web::get().to(volumes::list::list_volumes_detail)))
-            .service(web::resource("/{volume_id}").route(web::get().to(volumes::show::show_volume))),
+            .service(web::resource("/{volume_id}").route(web::get().to(volumes::show::show_volume)))
+            .wrap(from_fn(microversion::negotiate)),
     );
     for prefix in NATIVE_PREFIXES {
-        cfg.service(
-            web::scope(prefix)
-                .service(
-                    web::resource("")
-                        .route(web::post().to(native::create::create_backup))
-                        .route(web::get().to(native::list::list_backups)),
-                )
-                .service(web::resource("/detail").route(web::get().to(native::list::list_backups_detail)))
-                .service(
-                    web::resource("/{backup_id}")
-                        .route(web::get().to(native::show::show_backup))
-                        .route(web::delete().to(native::delete::delete_backup)),
-                )
-                .service(
-                    web::resource("/{backup_id}/restore")
-                        .route(web::post().to(native::restore::restore_backup)),
-                ),
-        );
+        let scope = web::scope(prefix)
+            .service(
+                web::resource("")
+                    .route(web::post().to(native::create::create_backup))
+                    .route(web::get().to(native::list::list_backups)),
+            )
+            .service(web::resource("/detail").route(web::get().to(native::list::list_backups_detail)))
+            .service(web::resource("/import_record").route(web::post().to(native::record::import_record)))
+            .service(
+                web::resource("/{backup_id}")
+                    .route(web::get().to(native::show::show_backup))
+                    .route(web::put().to(native::update::update_backup))
+                    .route(web::delete().to(native::delete::delete_backup)),
+            )
+            .service(
+                web::resource("/{backup_id}/restore").route(web::post().to(native::restore::restore_backup)),
+            )
+            .service(
+                web::resource("/{backup_id}/action").route(web::post().to(native::action::backup_action)),
+            )
+            .service(
+                web::resource("/{backup_id}/export_record")
+                    .route(web::get().to(native::record::export_record)),
+            )
+            .service(
+                web::resource("/{backup_id}/metadata")
+                    .route(web::get().to(native::metadata::show_metadata))
+                    .route(web::post().to(native::metadata::add_metadata))
+                    .route(web::put().to(native::metadata::replace_metadata)),
+            )
+            .service(
+                web::resource("/{backup_id}/metadata/{key}")
+                    .route(web::get().to(native::metadata::show_metadata_item))
+                    .route(web::put().to(native::metadata::set_metadata_item))
+                    .route(web::delete().to(native::metadata::delete_metadata_item)),
+            );
+        // Microversions are the v3 API's; the vendor's v2 API serves all of it.
+        if prefix.starts_with("/v3/") {
+            cfg.service(scope.wrap(from_fn(microversion::negotiate)));
+        } else {
+            cfg.service(scope);
+        }
     }
 }
 

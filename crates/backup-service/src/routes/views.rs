@@ -7,6 +7,7 @@ use api_types::{
     dto::{BackupDetail, BackupRef, JobView, Link, VolumeView},
 };
 
+use super::microversion::Microversion;
 use crate::{
     domain::{BackupStatus, JobStatus, JobType, job_time, native_time, percent, size_gib},
     store::{BackupRow, JobRow},
@@ -25,8 +26,14 @@ pub fn backup_ref(row: &BackupRow, base: &str) -> BackupRef {
     BackupRef { id: row.id.to_string(), links: links(base, row), name: row.name.clone() }
 }
 
-/// A backup as spec/05 shows it.
-pub fn backup_detail(row: &BackupRow, base: &str, availability_zone: Option<&str>) -> BackupDetail {
+/// A backup as spec/05 shows it, with what the request's microversion adds. Its availability
+/// zone is the one it was created in, else the deployment's.
+pub fn backup_detail(
+    row: &BackupRow,
+    base: &str,
+    availability_zone: Option<&str>,
+    version: Microversion,
+) -> BackupDetail {
     let available = row.status() == Some(BackupStatus::Available);
     let progress = if available { 100 } else { percent(row.progress_done, row.progress_total) };
     let metadata = serde_json::json!({
@@ -45,7 +52,7 @@ pub fn backup_detail(row: &BackupRow, base: &str, availability_zone: Option<&str
         status: row.status.clone(),
         description: row.description.clone(),
         links: links(base, row),
-        availability_zone: availability_zone.map(str::to_owned),
+        availability_zone: row.availability_zone.clone().or_else(|| availability_zone.map(str::to_owned)),
         volume_id: row.volume_id.to_string(),
         snapshot_id: row.snapshot_id.map(|s| s.to_string()),
         fail_reason: row.fail_reason.clone(),
@@ -61,6 +68,7 @@ pub fn backup_detail(row: &BackupRow, base: &str, availability_zone: Option<&str
         service_metadata: metadata.to_string(),
         has_dependent_backups: false,
         is_incremental: row.parent_id.is_some(),
+        metadata: version.at_least(43).then(|| row.metadata()),
     }
 }
 

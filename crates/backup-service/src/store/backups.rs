@@ -1,6 +1,8 @@
 //! The `backups` table: one row per backup, from its request until its deletion completed. The
 //! engine's manifest in the object store holds the data; this row holds what clients see.
 
+use std::collections::BTreeMap;
+
 use api_types::domain::{ProjectId, ResourceId};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -32,11 +34,19 @@ pub struct BackupRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub data_timestamp: Option<NaiveDateTime>,
+    /// A JSON object of strings (Cinder's backup metadata).
+    pub metadata: String,
+    pub availability_zone: Option<String>,
 }
 
 impl BackupRow {
     pub fn status(&self) -> Option<BackupStatus> {
         BackupStatus::parse(&self.status)
+    }
+
+    /// The metadata as stored (an unreadable value reads as none: only this service writes it).
+    pub fn metadata(&self) -> BTreeMap<String, String> {
+        serde_json::from_str(&self.metadata).unwrap_or_default()
     }
 }
 
@@ -46,6 +56,8 @@ pub struct BackupFilter {
     pub name: Option<String>,
     pub status: Option<BackupStatus>,
     pub volume_id: Option<ResourceId>,
+    /// Of this project only (an admin's `project_id` filter).
+    pub project: Option<ProjectId>,
 }
 
 /// What a finished backup stored, recorded when it becomes available.
@@ -90,6 +102,40 @@ pub fn find_for_update(
         .optional()
 }
 
+/// The backup, whichever project owns it (an admin's reach), its row locked when `lock`.
+pub fn find_anywhere(conn: &mut PgConnection, id: ResourceId, lock: bool) -> QueryResult<Option<BackupRow>> {
+    let q = backups::table.filter(backups::id.eq(DbId(id))).select(BackupRow::as_select());
+    if lock { q.for_update().first(conn).optional() } else { q.first(conn).optional() }
+}
+
+/// What an update changes (`None`: unchanged).
+#[derive(Debug, Clone, Default)]
+pub struct BackupChanges {
+    pub name: Option<Option<String>>,
+    pub description: Option<Option<String>>,
+    /// The whole metadata, as a JSON object.
+    pub metadata: Option<String>,
+}
+
+pub fn update(
+    conn: &mut PgConnection,
+    id: ResourceId,
+    changes: &BackupChanges,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let target = backups::table.find(DbId(id));
+    if let Some(name) = &changes.name {
+        diesel::update(target).set(backups::name.eq(name)).execute(conn)?;
+    }
+    if let Some(description) = &changes.description {
+        diesel::update(target).set(backups::description.eq(description)).execute(conn)?;
+    }
+    if let Some(metadata) = &changes.metadata {
+        diesel::update(target).set(backups::metadata.eq(metadata)).execute(conn)?;
+    }
+    diesel::update(target).set(backups::updated_at.eq(now)).execute(conn).map(drop)
+}
+
 /// Every backup of a project (of every project: `None`) matching the filter, in no particular
 /// order (the caller sorts and pages: a project's backups are few enough to page in memory,
 /// and every sort key and marker then behaves the same).
@@ -110,6 +156,9 @@ pub fn list(
     }
     if let Some(v) = filter.volume_id {
         q = q.filter(backups::volume_id.eq(DbId(v)));
+    }
+    if let Some(p) = &filter.project {
+        q = q.filter(backups::project_id.eq(DbProjectId::from(p)));
     }
     q.select(BackupRow::as_select()).load(conn)
 }

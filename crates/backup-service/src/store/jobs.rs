@@ -124,6 +124,16 @@ pub fn on_volume(
         .optional()
 }
 
+/// The jobs of a backup that have not ended (INIT or RUNNING), locked.
+pub fn unfinished_for_backup(conn: &mut PgConnection, backup: ResourceId) -> QueryResult<Vec<JobRow>> {
+    jobs::table
+        .filter(jobs::backup_id.eq(DbId(backup)))
+        .filter(jobs::status.eq_any([JobStatus::Init.as_str(), JobStatus::Running.as_str()]))
+        .for_update()
+        .select(JobRow::as_select())
+        .load(conn)
+}
+
 pub fn for_task(conn: &mut PgConnection, task_id: ResourceId) -> QueryResult<Option<JobRow>> {
     jobs::table.filter(jobs::task_id.eq(DbId(task_id))).select(JobRow::as_select()).first(conn).optional()
 }

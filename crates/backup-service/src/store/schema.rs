@@ -22,6 +22,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         data_timestamp -> Nullable<Timestamp>,
+        metadata -> Text,
+        availability_zone -> Nullable<Text>,
     }
 }
 

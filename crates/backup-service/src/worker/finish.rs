@@ -50,10 +50,22 @@ pub async fn record_result(
     result: JobResult,
 ) -> Result<Applied, WorkerError> {
     let failed = matches!(result, JobResult::Failed(_));
+    let created = matches!(result, JobResult::Created(_));
     let j = job.clone();
     // On an error the job keeps its lease; once that goes stale the reaper hands the job out
     // again (a re-run of a committed backup finds its manifest and only records it).
     let recorded = state.db.write(move |conn| record(conn, &j, lease, result)).await?;
+    if !recorded && created && cancelled(state, &job).await? {
+        // A force delete cancelled the job while the engine committed: the backup's deletion
+        // may already have run, so drop what was just committed (deleting twice is harmless).
+        if let Err(f) = super::run::delete(state, &job).await {
+            tracing::warn!(job_id = %job.id, reason = f.message, "could not drop a cancelled backup's data");
+        }
+        return Ok(Applied::Ignored(format!(
+            "job {}: cancelled by a force delete; its data dropped",
+            job.id
+        )));
+    }
     if !recorded {
         return Ok(Applied::Ignored(format!(
             "job {}: the lease was taken over before it finished; result dropped",
@@ -64,6 +76,16 @@ pub async fn record_result(
         abandon_attempt(state, &job).await;
     }
     Ok(Applied::Done(format!("job {} finished{}", job.id, if failed { " (failed)" } else { "" })))
+}
+
+/// Whether the job ended because a force delete cancelled it.
+async fn cancelled(state: &Arc<WorkerState>, job: &JobRow) -> Result<bool, WorkerError> {
+    let (project, id) = (job.project_id.0.clone(), *job.id);
+    let current = state.db.read(move |conn| Ok(jobs::find(conn, &project, id)?)).await?;
+    Ok(current.is_some_and(|j| {
+        j.status() == Some(JobStatus::Fail)
+            && j.fail_reason.as_deref().is_some_and(|r| r.starts_with("cancelled"))
+    }))
 }
 
 /// Records the outcome if this attempt still holds the lease; `false` when it does not.

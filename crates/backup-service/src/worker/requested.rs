@@ -44,6 +44,8 @@ pub async fn apply(state: Arc<WorkerState>, env: Envelope<BackupRequested>) -> R
         name: Some(name.as_str().to_owned()),
         description: None,
         full: false,
+        metadata: Default::default(),
+        availability_zone: None,
         auto: Some(AutoBackup {
             policy_id: req.policy_id,
             task_id: req.task_id,

@@ -206,7 +206,7 @@ async fn restore(state: &WorkerState, job: &JobRow, progress: Progress) -> Resul
     Ok(JobResult::Restored)
 }
 
-async fn delete(state: &WorkerState, job: &JobRow) -> Result<JobResult, Failure> {
+pub(super) async fn delete(state: &WorkerState, job: &JobRow) -> Result<JobResult, Failure> {
     // Garbage collection of the project must not run while a manifest moves to the trash.
     let lock = ProjectLock::acquire(state.db.pool(), &job.project_id, Duration::from_secs(600))
         .await

@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod cinder;
 mod cloud;
 mod contracts;
 mod crash;

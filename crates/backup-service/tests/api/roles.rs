@@ -131,7 +131,28 @@ async fn admins_act_on_any_project_and_list_every_project_with_all_tenants() {
     let b_row = all["backups"].as_array().unwrap().iter().find(|r| r["name"] == "b").unwrap().clone();
     assert_eq!(b_row["os-backup-project-attr:project_id"], b.as_str());
 
-    // all_tenants from a member is ignored.
+    // project_id narrows an admin's all_tenants list to one project.
+    let only_b: Value =
+        call(&app, &admin, Method::GET, app.url(&format!("/backups?all_tenants=True&project_id={b}")), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(names(only_b), ["b"]);
+
+    // all_tenants and project_id from a member are ignored.
+    let mine: Value = call(
+        &app,
+        &member_b,
+        Method::GET,
+        b_url(&format!("/backups?all_tenants=1&project_id={}", app.project)),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(names(mine), ["b"]);
     let mine: Value = call(&app, &member_b, Method::GET, b_url("/backups/detail?all_tenants=1"), None)
         .await
         .json()

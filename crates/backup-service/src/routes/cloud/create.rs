@@ -81,6 +81,8 @@ fn parse(body: CreateCloudBackupRequest) -> Result<CreateParams, BackupError> {
         // The VBS API backs up volumes in use without asking.
         force: true,
         full,
+        metadata: Default::default(),
+        availability_zone: None,
     })
 }
 

@@ -1,6 +1,6 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use api_types::{
-    domain::{BackupDescription, BackupName},
+    domain::{BackupDescription, BackupMetadata, BackupName, ValidationError},
     dto::{BackupCreatedResponse, CreateNativeBackupRequest},
 };
 
@@ -10,14 +10,44 @@ use crate::{
     openapi::CinderFaultDoc,
     routes::{
         NativeJson, NativeWrite, base_url,
+        microversion::Microversion,
         params::{backup_snapshot_id, backup_volume_id},
         views::backup_ref,
     },
     startup::AppState,
 };
 
-fn parse(body: CreateNativeBackupRequest) -> Result<CreateParams, BackupError> {
+/// The fields a microversion below their own does not know are refused, as Cinder's schema
+/// (`additionalProperties: false`) refuses them.
+fn parse(
+    body: CreateNativeBackupRequest,
+    version: Microversion,
+    zone: Option<&str>,
+) -> Result<CreateParams, BackupError> {
     let b = body.backup;
+    let since = |field: &'static str, minor: u16| {
+        ValidationError::new(
+            field,
+            format!("needs microversion 3.{minor} or later (OpenStack-API-Version: volume 3.{minor})"),
+        )
+    };
+    let metadata = match &b.metadata {
+        None | Some(serde_json::Value::Null) => Default::default(),
+        Some(_) if !version.at_least(43) => return Err(since("backup.metadata", 43).into()),
+        Some(m) => BackupMetadata::parse("backup.metadata", m)?.into_inner(),
+    };
+    let availability_zone = match b.availability_zone.as_deref() {
+        None => None,
+        Some(_) if !version.at_least(51) => return Err(since("backup.availability_zone", 51).into()),
+        Some(az) if zone.is_some_and(|z| z != az) || az.is_empty() => {
+            return Err(ValidationError::new(
+                "backup.availability_zone",
+                format!("{az:?} is not an availability zone of this deployment ({})", zone.unwrap_or("none")),
+            )
+            .into());
+        }
+        Some(az) => Some(az.to_owned()),
+    };
     let volume_id = backup_volume_id(b.volume_id.as_deref())?;
     // Without a snapshot (what openstackclient and cinderclient send) the worker takes one.
     let snapshot_id = match b.snapshot_id.as_deref().map(str::trim) {
@@ -35,6 +65,8 @@ fn parse(body: CreateNativeBackupRequest) -> Result<CreateParams, BackupError> {
             .transpose()?,
         force: b.force.unwrap_or(false),
         full: false,
+        metadata,
+        availability_zone,
     })
 }
 
@@ -45,7 +77,8 @@ fn parse(body: CreateNativeBackupRequest) -> Result<CreateParams, BackupError> {
 /// system supports it, else it reads the live volume and records that the backup is only
 /// crash-consistent). The first backup of a volume is full; later ones store only the blocks that
 /// changed since the volume's latest backup (`incremental` is accepted and ignored, as is
-/// `container`). An attached volume needs `force: true`. One backup per volume at a time
+/// `container`). An attached volume needs `force: true`. `metadata` (from microversion 3.43) is
+/// kept with the backup; `availability_zone` (3.51) must be the deployment's. One backup per volume at a time
 /// (`VolumeBackup.0013`). The backup runs on a worker; poll it with the show call. Also served
 /// at `/v3/{project_id}/backups` and `/v3/{project_id}/native/backups`.
 #[utoipa::path(
@@ -67,9 +100,10 @@ pub async fn create_backup(
     req: HttpRequest,
     access: NativeWrite,
     state: web::Data<AppState>,
+    version: Microversion,
     body: NativeJson<CreateNativeBackupRequest>,
 ) -> NativeResult<HttpResponse> {
-    let params = parse(body.into_inner())?;
+    let params = parse(body.into_inner(), version, state.availability_zone.as_deref())?;
     let (backup, _) = state.backups.request_backup(access.project, params).await?;
     Ok(HttpResponse::Accepted()
         .json(BackupCreatedResponse { backup: backup_ref(&backup, &base_url(&req, &state)) }))

@@ -10,12 +10,21 @@ use crate::{
     openapi::CinderFaultDoc,
     routes::{
         NativeRead, base_url,
+        microversion::Microversion,
         views::{backup_detail, backup_ref},
     },
     startup::AppState,
 };
 
-async fn page(state: &AppState, access: NativeRead, query: BackupListQuery) -> NativeResult<Page> {
+async fn page(
+    state: &AppState,
+    access: NativeRead,
+    mut query: BackupListQuery,
+    version: Microversion,
+) -> NativeResult<Page> {
+    if !version.at_least(45) {
+        query.with_count = None;
+    }
     let query = ListQuery::parse(query, access.identity.is_admin())?;
     Ok(state.backups.list(access.project, query).await?)
 }
@@ -62,8 +71,9 @@ pub async fn list_backups(
     access: NativeRead,
     state: web::Data<AppState>,
     query: web::Query<BackupListQuery>,
+    version: Microversion,
 ) -> NativeResult<web::Json<BackupListResponse>> {
-    let p = page(&state, access, query.into_inner()).await?;
+    let p = page(&state, access, query.into_inner(), version).await?;
     let base = base_url(&req, &state);
     Ok(web::Json(BackupListResponse {
         backups: p.rows.iter().map(|r| backup_ref(r, &base)).collect(),
@@ -93,12 +103,13 @@ pub async fn list_backups_detail(
     access: NativeRead,
     state: web::Data<AppState>,
     query: web::Query<BackupListQuery>,
+    version: Microversion,
 ) -> NativeResult<web::Json<BackupDetailListResponse>> {
-    let p = page(&state, access, query.into_inner()).await?;
+    let p = page(&state, access, query.into_inner(), version).await?;
     let base = base_url(&req, &state);
     let az = state.availability_zone.as_deref();
     Ok(web::Json(BackupDetailListResponse {
-        backups: p.rows.iter().map(|r| backup_detail(r, &base, az)).collect(),
+        backups: p.rows.iter().map(|r| backup_detail(r, &base, az, version)).collect(),
         backups_links: next_link(&req, &base, p.next_marker, p.limit),
         count: p.count,
     }))

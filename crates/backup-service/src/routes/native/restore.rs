@@ -1,8 +1,10 @@
 use actix_web::{HttpResponse, web};
 use api_types::dto::{RestoreInfo, RestoreRequest, RestoreResponse};
 
+use api_types::domain::ValidationError;
+
 use crate::{
-    error::NativeResult,
+    error::{BackupError, NativeResult},
     openapi::CinderFaultDoc,
     routes::{
         NativeJson, NativeWrite,
@@ -13,8 +15,9 @@ use crate::{
 
 /// Restore a backup into a volume.
 ///
-/// The target must be a volume of this project at least as large as the backed-up volume;
-/// its content is replaced. The backup is `restoring` until a worker has written it, then
+/// The target (`volume_id`) must be a volume of this project at least as large as the
+/// backed-up volume; its content is replaced. Without `volume_id` a new volume of the backup's
+/// size is created, named `name` or `restore_backup_<backup_id>`, as Cinder does. The backup is `restoring` until a worker has written it, then
 /// `available` again. Also served under `/v3/{project_id}/backups` and
 /// `/v3/{project_id}/native/backups`.
 #[utoipa::path(
@@ -41,9 +44,38 @@ pub async fn restore_backup(
     body: NativeJson<RestoreRequest>,
 ) -> NativeResult<HttpResponse> {
     let backup_id = path_backup_id(&path.1)?;
-    let target = restore_target(body.restore.volume_id.as_deref())?;
-    let (_, volume_name) = state.backups.request_restore(access.project, backup_id, target).await?;
+    let restore = body.into_inner().restore;
+    let (volume_id, volume_name) = match restore.volume_id.as_deref().map(str::trim) {
+        // What cinderclient and openstacksdk send by default: Cinder creates the volume.
+        None | Some("") => {
+            let name = restore.name.as_deref().map(new_volume_name).transpose()?;
+            let (_, id, name) =
+                state.backups.request_restore_to_new_volume(access.project, backup_id, name).await?;
+            (id, name)
+        }
+        Some(raw) => {
+            let target = restore_target(Some(raw))?;
+            (target, state.backups.request_restore(access.project, backup_id, target).await?.1)
+        }
+    };
     Ok(HttpResponse::Accepted().json(RestoreResponse {
-        restore: RestoreInfo { backup_id: backup_id.to_string(), volume_id: target.to_string(), volume_name },
+        restore: RestoreInfo {
+            backup_id: backup_id.to_string(),
+            volume_id: volume_id.to_string(),
+            volume_name,
+        },
     }))
+}
+
+/// A new volume's name: 1–255 characters, no control characters.
+fn new_volume_name(raw: &str) -> Result<String, BackupError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            "restore.name",
+            "must be 1 to 255 characters without control characters",
+        )
+        .into());
+    }
+    Ok(name.to_owned())
 }

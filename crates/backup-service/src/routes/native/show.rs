@@ -2,9 +2,12 @@ use actix_web::{HttpRequest, web};
 use api_types::dto::BackupDetailResponse;
 
 use crate::{
+    app::Reach,
     error::NativeResult,
     openapi::CinderFaultDoc,
-    routes::{NativeRead, base_url, params::path_backup_id, views::backup_detail},
+    routes::{
+        NativeRead, base_url, microversion::Microversion, params::path_backup_id, views::backup_detail,
+    },
     startup::AppState,
 };
 
@@ -37,10 +40,12 @@ pub async fn show_backup(
     access: NativeRead,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    version: Microversion,
 ) -> NativeResult<web::Json<BackupDetailResponse>> {
     let id = path_backup_id(&path.1)?;
-    let row = state.backups.backup(access.project, id).await?;
+    let reach = Reach::new(access.project, access.identity.is_admin());
+    let row = state.backups.backup_in(reach, id).await?;
     Ok(web::Json(BackupDetailResponse {
-        backup: backup_detail(&row, &base_url(&req, &state), state.availability_zone.as_deref()),
+        backup: backup_detail(&row, &base_url(&req, &state), state.availability_zone.as_deref(), version),
     }))
 }

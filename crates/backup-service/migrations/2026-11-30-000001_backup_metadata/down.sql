@@ -1,0 +1,2 @@
+ALTER TABLE backups DROP COLUMN availability_zone;
+ALTER TABLE backups DROP COLUMN metadata;
