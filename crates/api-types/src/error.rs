@@ -233,6 +233,10 @@ pub mod codes {
         pub const RESTORE_TOO_SMALL: &str = "VolumeBackup.0209";
         pub const RESTORE_REQUEST_INVALID: &str = "VolumeBackup.0210";
         pub const BACKUP_UNAVAILABLE: &str = "VolumeBackup.0089";
+        /// Backup sharing: an invalid share request (projects, a backup shared already).
+        pub const SHARE_INVALID: &str = "VolumeBackup.0300";
+        /// Backup sharing: no such share of (or to) this project.
+        pub const SHARE_NOT_FOUND: &str = "VolumeBackup.0301";
         pub const SERVICE_UNAVAILABLE: &str = "VolumeBackup.0900";
         pub const ROUTE_NOT_FOUND: &str = "VolumeBackup.0404";
         pub const METHOD_NOT_ALLOWED: &str = "VolumeBackup.0405";

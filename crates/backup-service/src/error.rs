@@ -80,6 +80,8 @@ pub enum BackupError {
     RestoreTooSmall { volume: String, target: u64, backup: u64 },
     #[error("backup {id} is {status}; {wanted}")]
     BackupStatus { id: String, status: String, wanted: &'static str },
+    #[error("share {0} does not exist")]
+    ShareNotFound(String),
     #[error("Backup metadata key {0:?} could not be found.")]
     MetadataKeyNotFound(String),
     /// A call Cinder serves from a later microversion than the request's: 404, as Cinder.
@@ -104,7 +106,8 @@ impl BackupError {
             | Self::JobNotFound(_)
             | Self::NoSuchVolume(_)
             | Self::NeedsMicroversion(_)
-            | Self::MetadataKeyNotFound(_) => StatusCode::NOT_FOUND,
+            | Self::MetadataKeyNotFound(_)
+            | Self::ShareNotFound(_) => StatusCode::NOT_FOUND,
             Self::Internal(e) => e.status(),
             _ => StatusCode::BAD_REQUEST,
         }
@@ -124,6 +127,7 @@ impl BackupError {
             Self::RestoreTooSmall { .. } => vb::RESTORE_TOO_SMALL,
             Self::BackupStatus { .. } => vb::BACKUP_UNAVAILABLE,
             Self::ImportRefused(_) => vb::MALFORMED_REQUEST,
+            Self::ShareNotFound(_) => vb::SHARE_NOT_FOUND,
             Self::NeedsMicroversion(_) | Self::MetadataKeyNotFound(_) => vb::ROUTE_NOT_FOUND,
             Self::BackupQuota { .. } => vb::BACKUP_QUOTA,
             Self::CapacityQuota { .. } => vb::CAPACITY_QUOTA,

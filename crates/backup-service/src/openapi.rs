@@ -7,7 +7,7 @@ use api_types::{dto, error};
 use service_kit::openapi::Document;
 use utoipa::{OpenApi, ToSchema};
 
-use crate::routes::{cloud, jobs, native, volumes};
+use crate::routes::{cloud, jobs, native, sharing, volumes};
 
 /// A Cinder-style fault of the native endpoints: exactly one of these keys, e.g.
 /// `{"badRequest":{"code":"VolumeBackup.0013","message":"…"}}` or
@@ -48,6 +48,11 @@ pub struct CinderFaultDoc {
         native::action::backup_action,
         native::record::export_record,
         native::record::import_record,
+        sharing::create::create_share,
+        sharing::list::list_shares,
+        sharing::list::count_shares,
+        sharing::show::show_share,
+        sharing::delete::delete_share,
         cloud::create::create_cloud_backup,
         cloud::restore::restore_cloud_backup,
         cloud::quota::show_quota,
@@ -76,6 +81,7 @@ pub struct CinderFaultDoc {
     modifiers(&TOKEN_AUTH),
     tags(
         (name = "Native backups", description = "OpenStack native (Cinder) backup API: create, show, list, update, metadata, delete, restore; admin actions, export and import"),
+        (name = "Backup sharing", description = "VBS backup sharing: share a backup with other projects, list, show, count and end shares"),
         (name = "VBS backups", description = "VBS backup API: create and restore as jobs, quotas"),
         (name = "Jobs", description = "Asynchronous jobs of the VBS API"),
         (name = "Volumes", description = "The volumes the volume driver sees (read-only Cinder volumes API)"),

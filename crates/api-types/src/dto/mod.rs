@@ -9,6 +9,7 @@
 pub mod backup_changes;
 pub mod backups;
 pub mod policy;
+pub mod sharing;
 pub mod tags;
 pub mod tasks;
 pub mod version;
@@ -17,6 +18,7 @@ pub mod volumes;
 pub use backup_changes::*;
 pub use backups::*;
 pub use policy::*;
+pub use sharing::*;
 pub use tags::*;
 pub use tasks::*;
 pub use version::*;

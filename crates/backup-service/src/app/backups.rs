@@ -178,11 +178,12 @@ impl Backups {
         Ok(job)
     }
 
-    /// The backup, or `BackupNotFound`.
+    /// The project's backup or one shared with it, or `BackupNotFound`.
     pub async fn backup(&self, project: ProjectId, id: ResourceId) -> Result<BackupRow, BackupError> {
         self.db
             .read(move |conn| {
-                backups::find(conn, &project, id)?.ok_or(BackupError::BackupNotFound(id.to_string()))
+                backups::find_visible(conn, &project, id, false)?
+                    .ok_or(BackupError::BackupNotFound(id.to_string()))
             })
             .await
     }

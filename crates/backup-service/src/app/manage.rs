@@ -22,17 +22,25 @@ use crate::{
     },
 };
 
-/// The backups a caller reaches: those of the path's project, or, for an admin, any project's
-/// (as Cinder's admin context does).
+/// The backups a caller reaches: those of the path's project (to change them), those and the
+/// ones shared with it (to read them), or, for an admin, any project's (as Cinder's admin
+/// context does).
 #[derive(Debug, Clone)]
 pub enum Reach {
     Project(ProjectId),
+    Visible(ProjectId),
     AnyProject,
 }
 
 impl Reach {
+    /// What a caller may change.
     pub fn new(project: ProjectId, admin: bool) -> Self {
         if admin { Self::AnyProject } else { Self::Project(project) }
+    }
+
+    /// What a caller may read.
+    pub fn reading(project: ProjectId, admin: bool) -> Self {
+        if admin { Self::AnyProject } else { Self::Visible(project) }
     }
 }
 
@@ -46,6 +54,7 @@ pub fn find(
     let found = match (reach, lock) {
         (Reach::Project(p), false) => backups::find(conn, p, id)?,
         (Reach::Project(p), true) => backups::find_for_update(conn, p, id)?,
+        (Reach::Visible(p), lock) => backups::find_visible(conn, p, id, lock)?,
         (Reach::AnyProject, lock) => backups::find_anywhere(conn, id, lock)?,
     };
     found.ok_or_else(|| BackupError::BackupNotFound(id.to_string()))

@@ -16,7 +16,9 @@ mod backups;
 mod list;
 mod manage;
 pub mod requests;
+mod sharing;
 
 pub use backups::{Backups, CreateParams};
 pub use list::{ListQuery, Page};
 pub use manage::{BackupRecord, RECORD_SERVICE, Reach};
+pub use sharing::{MAX_RECIPIENTS, ShareQuery};

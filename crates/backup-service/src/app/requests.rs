@@ -174,7 +174,8 @@ pub fn record_restore(
     target_bytes: u64,
     now: NaiveDateTime,
 ) -> Result<(BackupRow, JobRow), BackupError> {
-    let mut backup = backups::find_for_update(conn, project, backup_id)?
+    // The project's own backup, or one shared with it.
+    let mut backup = backups::find_visible(conn, project, backup_id, true)?
         .ok_or_else(|| BackupError::BackupNotFound(backup_id.to_string()))?;
     if backup.status() != Some(BackupStatus::Available) {
         return Err(BackupError::BackupStatus {
@@ -198,6 +199,9 @@ pub fn record_restore(
     backup.status = BackupStatus::Restoring.as_str().to_owned();
     let mut job = JobRow::new(JobType::Restore, project, backup_id, target, now);
     job.backup_name = backup.name.clone();
+    if backup.project_id.0 != *project {
+        job.backup_project_id = Some(backup.project_id.clone());
+    }
     job.busy_volume = Some(DbId(target));
     match jobs::insert(conn, &job) {
         Ok(()) => {}

@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod microversion;
 pub mod native;
 mod params;
+pub mod sharing;
 mod views;
 pub mod volumes;
 
@@ -43,6 +44,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/quota").route(web::get().to(cloud::quota::show_quota)))
         .service(
             web::resource("/{backup_id}/restore").route(web::post().to(cloud::restore::restore_cloud_backup)),
+        )));
+    cfg.service(vbs(web::scope("/v2/{project_id}/os-vendor-backup-sharing")
+        .service(web::resource("").route(web::post().to(sharing::create::create_share)))
+        .service(web::resource("/detail").route(web::get().to(sharing::list::list_shares)))
+        .service(web::resource("/count").route(web::get().to(sharing::list::count_shares)))
+        .service(
+            web::resource("/{share_id}")
+                .route(web::get().to(sharing::show::show_share))
+                .route(web::delete().to(sharing::delete::delete_share)),
         )));
     for version in ["v1", "v2"] {
         cfg.service(vbs(web::scope(&format!("/{version}/{{project_id}}/jobs"))

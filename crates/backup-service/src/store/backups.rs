@@ -102,6 +102,24 @@ pub fn find_for_update(
         .optional()
 }
 
+/// The backup if `project` owns it or it is shared with `project`, its row locked when `lock`.
+pub fn find_visible(
+    conn: &mut PgConnection,
+    project: &ProjectId,
+    id: ResourceId,
+    lock: bool,
+) -> QueryResult<Option<BackupRow>> {
+    let q = backups::table
+        .filter(backups::id.eq(DbId(id)))
+        .filter(
+            backups::project_id
+                .eq(DbProjectId::from(project))
+                .or(backups::id.eq_any(super::shares::shared_with(project))),
+        )
+        .select(BackupRow::as_select());
+    if lock { q.for_update().first(conn).optional() } else { q.first(conn).optional() }
+}
+
 /// The backup, whichever project owns it (an admin's reach), its row locked when `lock`.
 pub fn find_anywhere(conn: &mut PgConnection, id: ResourceId, lock: bool) -> QueryResult<Option<BackupRow>> {
     let q = backups::table.filter(backups::id.eq(DbId(id))).select(BackupRow::as_select());
@@ -136,7 +154,8 @@ pub fn update(
     diesel::update(target).set(backups::updated_at.eq(now)).execute(conn).map(drop)
 }
 
-/// Every backup of a project (of every project: `None`) matching the filter, in no particular
+/// Every backup of a project, and those shared with it (of every project: `None`), matching the
+/// filter, in no particular
 /// order (the caller sorts and pages: a project's backups are few enough to page in memory,
 /// and every sort key and marker then behaves the same).
 pub fn list(
@@ -146,7 +165,11 @@ pub fn list(
 ) -> QueryResult<Vec<BackupRow>> {
     let mut q = backups::table.into_boxed();
     if let Some(p) = project {
-        q = q.filter(backups::project_id.eq(DbProjectId::from(p)));
+        q = q.filter(
+            backups::project_id
+                .eq(DbProjectId::from(p))
+                .or(backups::id.eq_any(super::shares::shared_with(p))),
+        );
     }
     if let Some(n) = &filter.name {
         q = q.filter(backups::name.eq(n));

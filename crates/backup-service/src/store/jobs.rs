@@ -43,6 +43,8 @@ pub struct JobRow {
     pub updated_at: NaiveDateTime,
     pub begin_time: Option<NaiveDateTime>,
     pub end_time: Option<NaiveDateTime>,
+    /// A restore of a backup shared from another project: its owner. `None`: `project_id`.
+    pub backup_project_id: Option<DbProjectId>,
 }
 
 impl JobRow {
@@ -80,7 +82,13 @@ impl JobRow {
             updated_at: now,
             begin_time: None,
             end_time: None,
+            backup_project_id: None,
         }
+    }
+
+    /// The project that owns the job's backup (whose object-store data it reads).
+    pub fn backup_project(&self) -> &ProjectId {
+        self.backup_project_id.as_ref().map_or(&self.project_id.0, |p| &p.0)
     }
 
     pub fn job_type(&self) -> Option<JobType> {

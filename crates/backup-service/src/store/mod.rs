@@ -1,4 +1,5 @@
-//! The backup database (`vbs_backup`): backups, jobs, and the projects that have stored data.
+//! The backup database (`vbs_backup`): backups, their shares, jobs, and the projects that have
+//! stored data.
 //! All of the service's SQL is here.
 //!
 //! Functions take a connection and return `QueryResult`, so callers compose them in one
@@ -11,6 +12,7 @@ pub mod backups;
 pub mod jobs;
 pub mod projects;
 pub mod schema;
+pub mod shares;
 
 pub use backups::BackupRow;
 pub use jobs::JobRow;

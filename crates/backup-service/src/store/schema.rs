@@ -1,6 +1,17 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    backup_shares (id) {
+        id -> Text,
+        backup_id -> Text,
+        from_project_id -> Text,
+        to_project_id -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     backups (id) {
         id -> Text,
         project_id -> Text,
@@ -54,6 +65,7 @@ diesel::table! {
         updated_at -> Timestamp,
         begin_time -> Nullable<Timestamp>,
         end_time -> Nullable<Timestamp>,
+        backup_project_id -> Nullable<Text>,
     }
 }
 
@@ -65,4 +77,6 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(backups, jobs, project_storage,);
+diesel::joinable!(backup_shares -> backups (backup_id));
+
+diesel::allow_tables_to_appear_in_same_query!(backup_shares, backups, jobs, project_storage,);

@@ -149,7 +149,7 @@ fn record_backup(
 
 /// A restore ended (either way): the backup itself is intact and available again.
 fn make_available_again(conn: &mut PgConnection, job: &JobRow, now: NaiveDateTime) -> QueryResult<()> {
-    if let Some(b) = backups::find_for_update(conn, &job.project_id, *job.backup_id)?
+    if let Some(b) = backups::find_for_update(conn, job.backup_project(), *job.backup_id)?
         && b.status() == Some(BackupStatus::Restoring)
     {
         backups::set_status(conn, *b.id, BackupStatus::Available, b.fail_reason.as_deref(), now)?;

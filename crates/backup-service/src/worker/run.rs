@@ -200,7 +200,7 @@ async fn restore(state: &WorkerState, job: &JobRow, progress: Progress) -> Resul
     let opts = RestoreOptions { write_zeros, verify_blocks: true, flush: true, progress: Some(progress) };
     state
         .engine
-        .restore(job.project_id.as_str(), &job.backup_id.to_string(), &target.disk, opts)
+        .restore(job.backup_project().as_str(), &job.backup_id.to_string(), &target.disk, opts)
         .await
         .map_err(|e| Failure::engine(e, vb::RESTORE_FAILED, "writing the volume failed"))?;
     Ok(JobResult::Restored)

@@ -17,4 +17,5 @@ mod openapi;
 mod roles;
 mod scheduled;
 mod schema;
+mod sharing;
 mod volumes;

@@ -17,8 +17,14 @@ use crate::{
 
 type ItemPath = web::Path<(String, String, String)>;
 
+/// Changes reach the caller's own backups (an admin's: any).
 fn reach<N>(access: &service_kit::auth::ProjectAccess<service_kit::http::Cinder, N>) -> Reach {
     Reach::new(access.project.clone(), access.identity.is_admin())
+}
+
+/// Reading reaches backups shared with the caller too.
+fn reading<N>(access: &service_kit::auth::ProjectAccess<service_kit::http::Cinder, N>) -> Reach {
+    Reach::reading(access.project.clone(), access.identity.is_admin())
 }
 
 fn no_key(key: &str) -> BackupError {
@@ -45,7 +51,7 @@ pub async fn show_metadata(
     version: Microversion,
 ) -> NativeResult<web::Json<MetadataResponse>> {
     version.require(43)?;
-    let row = state.backups.backup_in(reach(&access), path_backup_id(&path.1)?).await?;
+    let row = state.backups.backup_in(reading(&access), path_backup_id(&path.1)?).await?;
     Ok(web::Json(MetadataResponse { metadata: row.metadata() }))
 }
 
@@ -142,7 +148,7 @@ pub async fn show_metadata_item(
 ) -> NativeResult<web::Json<MetaItemResponse>> {
     version.require(43)?;
     let (_, id, key) = path.into_inner();
-    let row = state.backups.backup_in(reach(&access), path_backup_id(&id)?).await?;
+    let row = state.backups.backup_in(reading(&access), path_backup_id(&id)?).await?;
     let value = row.metadata().remove(&key).ok_or_else(|| no_key(&key))?;
     Ok(web::Json(MetaItemResponse { meta: [(key, value)].into() }))
 }

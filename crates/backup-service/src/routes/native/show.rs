@@ -43,7 +43,7 @@ pub async fn show_backup(
     version: Microversion,
 ) -> NativeResult<web::Json<BackupDetailResponse>> {
     let id = path_backup_id(&path.1)?;
-    let reach = Reach::new(access.project, access.identity.is_admin());
+    let reach = Reach::reading(access.project, access.identity.is_admin());
     let row = state.backups.backup_in(reach, id).await?;
     Ok(web::Json(BackupDetailResponse {
         backup: backup_detail(&row, &base_url(&req, &state), state.availability_zone.as_deref(), version),

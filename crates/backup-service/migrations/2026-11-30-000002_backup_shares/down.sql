@@ -1,0 +1,2 @@
+ALTER TABLE jobs DROP COLUMN backup_project_id;
+DROP TABLE backup_shares;
