@@ -12,6 +12,7 @@ pub mod tags;
 pub mod tasks;
 pub mod version;
 pub mod volumes;
+pub mod wire_enums;
 
 pub use backups::*;
 pub use policy::*;
@@ -19,3 +20,4 @@ pub use tags::*;
 pub use tasks::*;
 pub use version::*;
 pub use volumes::*;
+pub use wire_enums::*;
