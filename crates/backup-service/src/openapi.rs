@@ -2,12 +2,12 @@
 //! `openapi/backup-service.json`; a test fails when the committed file differs. The service
 //! serves it at `/openapi/backup-service.json` with Swagger UI at `/docs/`.
 
-use api_types::openapi::TokenAuth;
+use api_types::openapi::{IdConstraints, PathAliases, TokenAuth};
 use api_types::{dto, error};
 use service_kit::openapi::Document;
 use utoipa::{OpenApi, ToSchema};
 
-use crate::routes::{cloud, jobs, native, sharing, volumes};
+use crate::routes::{NATIVE_PREFIXES, cloud, jobs, native, sharing, volumes};
 
 /// A Cinder-style fault of the native endpoints: exactly one of these keys, e.g.
 /// `{"badRequest":{"code":"VolumeBackup.0013","message":"…"}}` or
@@ -28,7 +28,7 @@ pub struct CinderFaultDoc {
 #[openapi(
     info(
         title = "VBS backup service",
-        description = "Volume backups of the Volume Backup Service: the OpenStack native (Cinder) backup API and the VBS cloudbackups and job API, wire-compatible with Huawei Cloud / Open Telekom Cloud. Native endpoints are also served under /v3/{project_id}/backups and /v3/{project_id}/native/backups; jobs also under /v2/{project_id}/jobs/{job_id}.",
+        description = "Volume backups of the Volume Backup Service: the OpenStack native (Cinder) backup API and the VBS cloudbackups and job API, wire-compatible with Huawei Cloud / Open Telekom Cloud. Every native operation is described under each prefix it is served at (/v2/{project_id}/backups, /v3/{project_id}/backups, /v3/{project_id}/native/backups), jobs under /v1 and /v2.",
         license(name = "Apache-2.0")
     ),
     paths(
@@ -77,8 +77,10 @@ pub struct CinderFaultDoc {
         dto::Link,
         dto::QuotaSet,
         dto::QuotaResource,
+        dto::SortDir,
+        dto::BackupSortKey,
     )),
-    modifiers(&TOKEN_AUTH),
+    modifiers(&TOKEN_AUTH, &NATIVE_ALIASES, &JOB_ALIASES, &IdConstraints),
     tags(
         (name = "Native backups", description = "OpenStack native (Cinder) backup API: create, show, list, update, metadata, delete, restore; admin actions, export and import"),
         (name = "Backup sharing", description = "VBS backup sharing: share a backup with other projects, list, show, count and end shares"),
@@ -90,6 +92,13 @@ pub struct CinderFaultDoc {
 pub struct ApiDoc;
 
 const TOKEN_AUTH: TokenAuth = TokenAuth { refusal_schema };
+
+/// Every native operation under each prefix the router serves it at.
+const NATIVE_ALIASES: PathAliases = PathAliases { prefixes: &NATIVE_PREFIXES, exact: &[] };
+
+/// The prefixes the router serves the job API at (`routes::configure`).
+pub const JOB_PREFIXES: [&str; 2] = ["/v1/{project_id}/jobs", "/v2/{project_id}/jobs"];
+const JOB_ALIASES: PathAliases = PathAliases { prefixes: &JOB_PREFIXES, exact: &[] };
 
 /// The native (Cinder) paths refuse in the Cinder fault, the VBS ones in the `error` envelope.
 fn refusal_schema(path: &str) -> &'static str {

@@ -44,9 +44,14 @@ pub fn init() {
     });
 }
 
-/// `pacts/` at the repository root.
+/// `pacts/` at the repository root. Taken from the running test's crate (cargo and nextest
+/// set `CARGO_MANIFEST_DIR` at run time) before this crate's own build-time directory: worktrees
+/// that share a target directory share this crate's build, and the build-time path then names
+/// whichever worktree built it last.
 pub fn pacts_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pacts")
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    crate_dir.join("../../pacts")
 }
 
 /// The committed pact between `consumer` and `provider`.

@@ -2,7 +2,7 @@
 //! `openapi/task-scheduler.json`; a test fails when the committed file differs. The service
 //! serves it at `/openapi/task-scheduler.json` with Swagger UI at `/docs/`.
 
-use api_types::openapi::TokenAuth;
+use api_types::openapi::{IdConstraints, TokenAuth};
 use api_types::{dto, error};
 use service_kit::openapi::Document;
 use utoipa::OpenApi;
@@ -18,7 +18,7 @@ use crate::routes::tasks;
     ),
     paths(tasks::list::list_tasks),
     components(schemas(error::ErrorEnvelope, error::ErrorBody, dto::SortDir, dto::SortKey)),
-    modifiers(&TOKEN_AUTH),
+    modifiers(&TOKEN_AUTH, &IdConstraints),
     tags((name = "Backup tasks", description = "The tasks a policy's schedule (or an execute request) created"))
 )]
 pub struct ApiDoc;

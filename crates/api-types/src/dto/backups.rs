@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+#[allow(unused_imports, reason = "named in schema attributes only")]
+use super::{tasks::SortDir, wire_enums::BackupSortKey};
+
 /// A link of a backup (`self`, `bookmark`) or of a list page (`next`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Link {
@@ -40,15 +43,19 @@ pub struct CreateNativeBackupRequest {
 pub struct NativeBackupInput {
     /// The volume to back up (required).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = Uuid, pattern = r"^[0-9A-Fa-f]{8}(-?[0-9A-Fa-f]{4}){3}-?[0-9A-Fa-f]{12}$")]
     pub volume_id: Option<String>,
     /// The snapshot of the volume to read; without one the service takes a snapshot itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = Uuid, pattern = r"^[0-9A-Fa-f]{8}(-?[0-9A-Fa-f]{4}){3}-?[0-9A-Fa-f]{12}$")]
     pub snapshot_id: Option<String>,
     /// 1–64 letters, digits, `_` or `-`, not starting with `auto`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 64, pattern = r"^(?!auto)[A-Za-z0-9_-]{1,64}$")]
     pub name: Option<String>,
     /// At most 255 characters, without `<` or `>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 255, pattern = "^[^<>]*$")]
     pub description: Option<String>,
     /// Accepted and ignored (the vendor reserves it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -174,19 +181,25 @@ pub struct BackupListQuery {
     /// Exact status (a status no backup can have lists nothing, as Cinder).
     pub status: Option<String>,
     /// Backups of this volume.
+    #[param(format = Uuid)]
     pub volume_id: Option<String>,
     /// Page size (at most 1000, the default).
+    #[param(minimum = 0, maximum = 1000)]
     pub limit: Option<i64>,
     /// Backups to skip (after `marker`, when both are given).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
     /// Start after the backup with this id.
+    #[param(format = Uuid)]
     pub marker: Option<String>,
     /// `key[:dir][,key[:dir]…]`, keys as `sort_key`, dirs as `sort_dir` (what cinderclient
     /// sends); not together with `sort_key`/`sort_dir`.
     pub sort: Option<String>,
     /// `created_at` (default), `updated_at`, `name`, `status`, `size` or `id`.
+    #[param(value_type = Option<BackupSortKey>)]
     pub sort_key: Option<String>,
     /// `desc` (default) or `asc`.
+    #[param(value_type = Option<SortDir>)]
     pub sort_dir: Option<String>,
     /// Add `count`, the number of matching backups (`true`, `True`, `1`, …; microversion 3.45).
     pub with_count: Option<String>,
@@ -208,6 +221,7 @@ pub struct RestoreInput {
     /// The volume to write the backup into; it must be at least as large as the backup.
     /// Without one (native API) a new volume of the backup's size is created.
     #[serde(default)]
+    #[schema(format = Uuid, pattern = r"^[0-9A-Fa-f]{8}(-?[0-9A-Fa-f]{4}){3}-?[0-9A-Fa-f]{12}$")]
     pub volume_id: Option<String>,
     /// The new volume's name (native API, without `volume_id`); `restore_backup_<backup_id>`
     /// by default, as Cinder. At most 255 characters.
@@ -248,18 +262,23 @@ pub struct CreateCloudBackupRequest {
 pub struct CloudBackupInput {
     /// The volume to back up.
     #[serde(default)]
+    #[schema(format = Uuid, pattern = r"^[0-9A-Fa-f]{8}(-?[0-9A-Fa-f]{4}){3}-?[0-9A-Fa-f]{12}$")]
     pub volume_id: Option<String>,
-    /// A snapshot of the volume to read; without one the service takes its own.
+    /// A snapshot of the volume to read; without one (absent, null or empty) the service takes its own.
     #[serde(default)]
+    #[schema(format = Uuid, pattern = r"^([0-9A-Fa-f]{8}(-?[0-9A-Fa-f]{4}){3}-?[0-9A-Fa-f]{12})?$")]
     pub snapshot_id: Option<String>,
     /// 1–64 letters, digits, `_` or `-`, not starting with `auto` (required).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 64, pattern = r"^(?!auto)[A-Za-z0-9_-]{1,64}$")]
     pub name: Option<String>,
     /// At most 64 characters, without `<` or `>`.
     #[serde(default)]
+    #[schema(max_length = 64, pattern = "^[^<>]*$")]
     pub description: Option<String>,
     /// Validated (key 1–36, value 0–43 characters, at most 10) and otherwise ignored.
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub tags: Option<Vec<BackupTagInput>>,
     /// `{"FullBackup": "true"}` stores every block again instead of an incremental.
     #[serde(default)]
@@ -269,9 +288,13 @@ pub struct CloudBackupInput {
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct BackupTagInput {
+    /// 1–36 characters, none of `=*<>\,|/`.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 36, pattern = r"^[^=*<>\\,|/]{1,36}$")]
     pub key: Option<String>,
+    /// 0–43 characters, none of `=*<>\,|/` (required, may be empty).
     #[serde(default)]
+    #[schema(max_length = 43, pattern = r"^[^=*<>\\,|/]{0,43}$")]
     pub value: Option<String>,
 }
 

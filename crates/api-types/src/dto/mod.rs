@@ -14,6 +14,7 @@ pub mod tags;
 pub mod tasks;
 pub mod version;
 pub mod volumes;
+pub mod wire_enums;
 
 pub use backup_changes::*;
 pub use backups::*;
@@ -23,3 +24,4 @@ pub use tags::*;
 pub use tasks::*;
 pub use version::*;
 pub use volumes::*;
+pub use wire_enums::*;

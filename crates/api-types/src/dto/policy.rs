@@ -6,6 +6,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use super::tags::{TagInput, TagView};
+#[allow(unused_imports, reason = "named in schema attributes only")]
+use super::wire_enums::{PolicyResourceType, PolicyStatusName, WeekDayName, YesNo};
 
 /// `POST /v2/{project_id}/backuppolicy`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -23,14 +25,20 @@ use super::tags::{TagInput, TagView};
 }))]
 pub struct CreatePolicyRequest {
     /// 1–64 letters, digits, `_` or `-`; must not start with `default`.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^(?!default)[A-Za-z0-9_-]{1,64}$")]
     pub backup_policy_name: String,
     pub scheduled_policy: ScheduledPolicyInput,
     /// At most 10 tags with distinct keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_items = 10)]
     pub tags: Option<Vec<TagInput>>,
     /// `UTC±HH:mm`, the local time zone (DST included) that defines which local day a UTC
-    /// start time falls on.
+    /// start time falls on. Between UTC-12:00 and UTC+14:00.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        pattern = r"^UTC(\+(0\d|1[0-3]):[0-5]\d|\+14:00|-(0\d|1[01]):[0-5]\d|-12:00)$",
+        example = "UTC+08:00"
+    )]
     pub time_zone: Option<String>,
 }
 
@@ -49,11 +57,18 @@ pub struct CreatePolicyRequest {
     "time_zone": "UTC+08:00"
 }))]
 pub struct UpdatePolicyRequest {
+    /// 1–64 letters, digits, `_` or `-`; must not start with `default`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 64, pattern = r"^(?!default)[A-Za-z0-9_-]{1,64}$")]
     pub backup_policy_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_policy: Option<ScheduledPolicyInput>,
+    /// `UTC±HH:mm`, between UTC-12:00 and UTC+14:00.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        pattern = r"^UTC(\+(0\d|1[0-3]):[0-5]\d|\+14:00|-(0\d|1[01]):[0-5]\d|-12:00)$",
+        example = "UTC+08:00"
+    )]
     pub time_zone: Option<String>,
     /// Accepted and ignored (otcextensions always sends it); the path names the policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -64,17 +79,18 @@ pub struct UpdatePolicyRequest {
 /// `frequency` / `week_frequency` and one of `rentention_num` / `rentention_day` are required.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct ScheduledPolicyInput {
-    /// Comma list of whole UTC hours, e.g. `22:00,00:00,02:00`.
+    /// Comma list of whole UTC hours, e.g. `22:00,00:00,02:00`; at most 24, none twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "12:00")]
+    #[schema(example = "12:00", pattern = r"^\s*([01]\d|2[0-3]):00\s*(,\s*([01]\d|2[0-3]):00\s*){0,23}$")]
     pub start_time: Option<String>,
     /// Back up every N days (1–14), on local days with `(day_of_month - 1) % N == 0`.
     /// Wins over `week_frequency` when both are given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1, maximum = 14)]
     pub frequency: Option<i64>,
-    /// Local week days to back up on: `SUN` … `SAT`.
+    /// Local week days to back up on: `SUN` … `SAT`, none twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<WeekDayName>>, min_items = 1, max_items = 7)]
     pub week_frequency: Option<Vec<String>>,
     /// Keep the newest N automatic backups (2–14). Wins over `rentention_day`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,11 +102,11 @@ pub struct ScheduledPolicyInput {
     pub rentention_day: Option<i64>,
     /// `Y` keeps the first backup of the current month.
     #[serde(default, rename = "remain_first_backup_of_curMonth", skip_serializing_if = "Option::is_none")]
-    #[schema(example = "N")]
+    #[schema(value_type = Option<YesNo>, example = "N")]
     pub remain_first_backup_of_cur_month: Option<String>,
     /// `ON` or `OFF`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "ON")]
+    #[schema(value_type = Option<PolicyStatusName>, example = "ON")]
     pub status: Option<String>,
     /// Keys the API does not know. They are ignored, except the correctly spelled
     /// `retention_num` / `retention_day`, which would silently do nothing and are refused.
@@ -166,27 +182,35 @@ pub struct PolicyListResponse {
 /// One resource in an associate or disassociate request.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct ResourceInput {
+    /// The volume's id (a UUID). Ids that are not are reported in `fail_resources`.
     #[serde(default)]
+    #[schema(format = Uuid, pattern = r"^[0-9A-Fa-f]{8}(-?[0-9A-Fa-f]{4}){3}-?[0-9A-Fa-f]{12}$")]
     pub resource_id: Option<String>,
     /// Only `volume`. Optional on disassociate.
     #[serde(default)]
-    #[schema(example = "volume")]
+    #[schema(value_type = Option<PolicyResourceType>, example = "volume")]
     pub resource_type: Option<String>,
 }
 
 /// `POST /v2/{project_id}/backuppolicyresources`.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct AssociateRequest {
+    /// The policy (a UUID; required).
     #[serde(default)]
+    #[schema(format = Uuid, pattern = r"^[0-9A-Fa-f]{8}(-?[0-9A-Fa-f]{4}){3}-?[0-9A-Fa-f]{12}$")]
     pub backup_policy_id: Option<String>,
+    /// 1–200 volumes.
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 200)]
     pub resources: Option<Vec<ResourceInput>>,
 }
 
 /// `POST /v2/{project_id}/backuppolicyresources/{policy_id}/deleted_resources`.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct DisassociateRequest {
+    /// 1–200 volumes.
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 200)]
     pub resources: Option<Vec<ResourceInput>>,
 }
 

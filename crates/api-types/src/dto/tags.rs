@@ -3,14 +3,19 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
+#[allow(unused_imports, reason = "named in schema attributes only")]
+use super::wire_enums::{MatchKey, TagBatchAction, TagQueryAction};
+
 /// A tag in a request. `value` may be empty; on batch delete it may be omitted.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct TagInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "key")]
+    /// 1–36 letters, digits, `_` or `-`.
+    #[schema(example = "key", min_length = 1, max_length = 36, pattern = r"^[A-Za-z0-9_-]{1,36}$")]
     pub key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "value")]
+    /// 0–43 letters, digits, `_` or `-`.
+    #[schema(example = "value", max_length = 43, pattern = r"^[A-Za-z0-9_-]{0,43}$")]
     pub value: Option<String>,
 }
 
@@ -36,9 +41,10 @@ pub struct PolicyTagsResponse {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct TagBatchRequest {
     /// `create`, `update` (both add or overwrite) or `delete`.
-    #[schema(example = "create")]
+    #[schema(value_type = TagBatchAction, example = "create")]
     pub action: String,
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub tags: Option<Vec<TagInput>>,
 }
 
@@ -58,14 +64,19 @@ pub struct ProjectTagsResponse {
 /// A tag condition: the key, and the values that match (empty: any value).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct TagFilter {
+    /// 1–127 characters.
+    #[schema(min_length = 1, max_length = 127)]
     pub key: String,
+    /// At most 10 distinct values of at most 255 characters.
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub values: Vec<String>,
 }
 
 /// A fuzzy match; `key` must be `resource_name`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct MatchInput {
+    #[schema(value_type = MatchKey)]
     pub key: String,
     pub value: String,
 }
@@ -76,6 +87,7 @@ pub struct MatchInput {
     "tags": [{"key": "Tag001", "values": ["Value001", "Value002"]}]}))]
 pub struct ResourceInstancesRequest {
     /// `filter` or `count`.
+    #[schema(value_type = TagQueryAction)]
     pub action: String,
     /// Policies having every one of these tags.
     #[serde(default)]
@@ -93,11 +105,11 @@ pub struct ResourceInstancesRequest {
     pub matches: Option<Vec<MatchInput>>,
     /// Page size for `filter` (1–1000, default 1000). Clients send it as a string.
     #[serde(default, deserialize_with = "string_or_integer")]
-    #[schema(value_type = Option<String>, example = "10")]
+    #[schema(value_type = Option<String>, example = "10", pattern = r"^\s*\+?0*([1-9][0-9]{0,2}|1000)\s*$")]
     pub limit: Option<i64>,
     /// Offset for `filter` (default 0). Clients send it as a string.
     #[serde(default, deserialize_with = "string_or_integer")]
-    #[schema(value_type = Option<String>, example = "0")]
+    #[schema(value_type = Option<String>, example = "0", pattern = r"^\s*\+?[0-9]+\s*$")]
     pub offset: Option<i64>,
 }
 

@@ -18,12 +18,12 @@ use crate::helpers::{Listener, MIB, TestApp, make_image, spawn_app, token_for};
 
 const BACKUP_NAME: &str = "^autobk_[0-9a-f]{4}$";
 
-fn resource(s: &str) -> ResourceId {
+pub(crate) fn resource(s: &str) -> ResourceId {
     ResourceId::parse("id", s).unwrap()
 }
 
 /// A volume of `project` with the given id, holding a little data.
-fn volume_at(app: &TestApp, project: &str, volume: ResourceId, seed: u64) {
+pub(crate) fn volume_at(app: &TestApp, project: &str, volume: ResourceId, seed: u64) {
     let src = app.dirs.path().join(format!("src-{volume}"));
     std::fs::write(&src, make_image(2 * MIB, seed)).unwrap();
     let project = ProjectId::parse(project).unwrap();

@@ -11,6 +11,7 @@ mod cloud;
 mod contracts;
 mod crash;
 mod errors;
+mod gophertelekomcloud;
 mod isolation;
 mod native;
 mod openapi;

@@ -9,6 +9,7 @@ mod auth;
 mod contracts;
 mod errors;
 mod events;
+mod gophertelekomcloud;
 mod openapi;
 mod policies;
 mod resources;
