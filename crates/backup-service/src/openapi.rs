@@ -55,6 +55,7 @@ pub struct CinderFaultDoc {
         sharing::delete::delete_share,
         cloud::create::create_cloud_backup,
         cloud::restore::restore_cloud_backup,
+        cloud::delete::delete_cloud_backup,
         cloud::quota::show_quota,
         jobs::show::show_job,
         volumes::list::list_volumes,

@@ -20,6 +20,23 @@ pub struct Settings {
     /// `VBS_PUBLIC_URL`: the base URL clients use (for version documents and links); when
     /// unset, the request's own scheme and host.
     pub public_url: Option<String>,
+    /// Where the volumes are, as association results show it: `VBS_AVAILABILITY_ZONE` and
+    /// `VBS_VOLUME_HOST` (each null in the answers when unset).
+    pub placement: Placement,
+}
+
+/// The availability zone and host association results name for each volume.
+#[derive(Debug, Clone, Default)]
+pub struct Placement {
+    pub availability_zone: Option<String>,
+    pub volume_host: Option<String>,
+}
+
+impl Placement {
+    pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|s| !s.is_empty());
+        Self { availability_zone: var("VBS_AVAILABILITY_ZONE"), volume_host: var("VBS_VOLUME_HOST") }
+    }
 }
 
 impl Settings {
@@ -34,6 +51,7 @@ impl Settings {
             max_policies_per_project: parse_or("VBS_MAX_POLICIES_PER_PROJECT", 10)?,
             max_volumes_per_policy: parse_or("VBS_MAX_VOLUMES_PER_POLICY", 200)?,
             public_url: std::env::var("VBS_PUBLIC_URL").ok().filter(|s| !s.is_empty()),
+            placement: Placement::from_env(),
         })
     }
 }

@@ -27,6 +27,7 @@ pub struct AppState {
     pub db: Db<PolicyError>,
     pub limits: Limits,
     pub public_url: Option<String>,
+    pub placement: crate::config::Placement,
 }
 
 pub struct Application {
@@ -47,6 +48,7 @@ impl Application {
                 max_volumes_per_policy: settings.max_volumes_per_policy,
             },
             public_url: settings.public_url.clone(),
+            placement: settings.placement.clone(),
         });
         let basics = Basics { pool: process.pool().clone(), document: openapi::document(), authenticator };
         let (server, port) = service_kit::http::server::<PolicyApi>(&settings.bind, basics, move |cfg| {

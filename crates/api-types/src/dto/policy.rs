@@ -224,12 +224,30 @@ pub struct ResourceResult {
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The volume's availability zone (`VBS_AVAILABILITY_ZONE`; null when unset). Read by
+    /// gophertelekomcloud and otcextensions.
+    #[serde(default)]
+    pub availability_zone: Option<String>,
+    /// The volume's host (`VBS_VOLUME_HOST`; null when unset).
+    #[serde(default)]
+    pub os_vol_host_attr: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ResourcesResponse {
     pub success_resources: Vec<ResourceResult>,
     pub fail_resources: Vec<ResourceResult>,
+}
+
+impl ResourcesResponse {
+    /// Every result placed in `availability_zone` on `host`.
+    pub fn placed(mut self, availability_zone: Option<&str>, host: Option<&str>) -> Self {
+        for r in self.success_resources.iter_mut().chain(self.fail_resources.iter_mut()) {
+            r.availability_zone = availability_zone.map(str::to_owned);
+            r.os_vol_host_attr = host.map(str::to_owned);
+        }
+        self
+    }
 }
 
 #[cfg(test)]

@@ -178,6 +178,28 @@ impl Backups {
         Ok(job)
     }
 
+    /// Like [`Self::request_deletion`], but answers the running deletion's job when the backup
+    /// is being deleted already (the VBS delete answers a job id either way).
+    pub async fn request_deletion_job(
+        &self,
+        project: ProjectId,
+        backup_id: ResourceId,
+    ) -> Result<JobRow, BackupError> {
+        self.db
+            .write(move |conn| {
+                if let Some(job) =
+                    requests::record_deletion(conn, &project, backup_id, Utc::now().naive_utc())?
+                {
+                    return Ok(job);
+                }
+                jobs::unfinished_for_backup(conn, backup_id)?
+                    .into_iter()
+                    .find(|j| j.job_type() == Some(crate::domain::JobType::Delete))
+                    .ok_or_else(|| BackupError::BackupNotFound(backup_id.to_string()))
+            })
+            .await
+    }
+
     /// The project's backup or one shared with it, or `BackupNotFound`.
     pub async fn backup(&self, project: ProjectId, id: ResourceId) -> Result<BackupRow, BackupError> {
         self.db

@@ -42,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(vbs(web::scope("/v2/{project_id}/cloudbackups")
         .service(web::resource("").route(web::post().to(cloud::create::create_cloud_backup)))
         .service(web::resource("/quota").route(web::get().to(cloud::quota::show_quota)))
+        .service(web::resource("/{backup_id}").route(web::post().to(cloud::delete::delete_cloud_backup)))
         .service(
             web::resource("/{backup_id}/restore").route(web::post().to(cloud::restore::restore_cloud_backup)),
         )));

@@ -107,6 +107,20 @@ async fn create_and_restore_through_jobs() {
             .await,
         1
     );
+
+    // The vendor's deprecated delete, `POST …/cloudbackups/{backup_id}`: a job too.
+    let deletion = app.post(&format!("/cloudbackups/{full_id}"), &json!({})).await;
+    let deleted = app.wait_job(&job_id(deletion).await).await;
+    assert_eq!(
+        (deleted["status"].as_str(), deleted["job_type"].as_str()),
+        (Some("SUCCESS"), Some("bksDeleteBackup"))
+    );
+    assert_eq!(deleted["entities"]["backup_id"], full_id.as_str());
+    app.wait_gone(&full_id).await;
+    let res = app.post(&format!("/cloudbackups/{full_id}"), &json!({})).await;
+    crate::helpers::assert_error(res, 404, "VolumeBackup.0111").await;
+    let res = app.post("/cloudbackups/not-an-id", &json!({})).await;
+    crate::helpers::assert_error(res, 400, "VolumeBackup.0204").await;
 }
 
 #[tokio::test]

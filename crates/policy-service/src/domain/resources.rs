@@ -53,6 +53,8 @@ pub fn parse(
             resource_type: raw_type.clone(),
             code: Some(code.to_owned()),
             message: Some(message),
+            availability_zone: None,
+            os_vol_host_attr: None,
         };
         if raw_id.is_empty() {
             parsed.failed.push(fail(ab::RESOURCE_ID_EMPTY, "resource_id is empty".into()));
@@ -135,6 +137,8 @@ pub fn succeeded(volume: ResourceId) -> ResourceResult {
         resource_type: VOLUME.to_owned(),
         code: None,
         message: None,
+        availability_zone: None,
+        os_vol_host_attr: None,
     }
 }
 
@@ -144,6 +148,8 @@ pub fn failed(volume: ResourceId, code: &str, message: impl Into<String>) -> Res
         resource_type: VOLUME.to_owned(),
         code: Some(code.to_owned()),
         message: Some(message.into()),
+        availability_zone: None,
+        os_vol_host_attr: None,
     }
 }
 

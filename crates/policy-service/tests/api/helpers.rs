@@ -48,6 +48,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         max_policies_per_project: 10,
         max_volumes_per_policy: 200,
         public_url: None,
+        placement: policy_service::config::Placement {
+            availability_zone: Some("az-test".into()),
+            volume_host: Some("vbs@file#volumes".into()),
+        },
     };
     adjust(&mut settings);
     let amqp = settings.amqp.clone();
@@ -129,4 +133,17 @@ pub fn seed_policy(name: &str) -> Value {
         "tags": [{"key": "key", "value": "value"}],
         "time_zone": "UTC+08:00"
     })
+}
+
+impl TestApp {
+    /// Runs one SQL statement against the service's database (test set-up only).
+    pub async fn execute(&self, sql: String) {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            use diesel::RunQueryDsl;
+            diesel::sql_query(sql).execute(&mut pool.get().unwrap()).unwrap();
+        })
+        .await
+        .unwrap();
+    }
 }

@@ -13,6 +13,11 @@ fn associate(policy: &str, volumes: &[&str]) -> Value {
     })
 }
 
+/// A successful result of the test deployment (`VBS_AVAILABILITY_ZONE`, `VBS_VOLUME_HOST`).
+fn placed(id: &str) -> Value {
+    json!({"resource_id": id, "resource_type": "volume", "availability_zone": "az-test", "os_vol_host_attr": "vbs@file#volumes"})
+}
+
 #[tokio::test]
 async fn associate_reports_each_resource_and_counts_them() {
     let app = spawn_app().await;
@@ -30,11 +35,11 @@ async fn associate_reports_each_resource_and_counts_them() {
     let res = app.post("/backuppolicyresources", &body).await;
     assert_eq!(res.status(), 200);
     let v: Value = res.json().await.unwrap();
-    assert_eq!(
-        v["success_resources"],
-        json!([{"resource_id": v1, "resource_type": "volume"}, {"resource_id": v2, "resource_type": "volume"}])
-    );
+    // Each result names where the volume is (read by gophertelekomcloud and otcextensions).
+    let placed = |id: &str| json!({"resource_id": id, "resource_type": "volume", "availability_zone": "az-test", "os_vol_host_attr": "vbs@file#volumes"});
+    assert_eq!(v["success_resources"], json!([placed(&v1), placed(&v2)]));
     let fails = v["fail_resources"].as_array().unwrap();
+    assert_eq!(fails[0]["availability_zone"], "az-test");
     assert_eq!(fails.len(), 2);
     assert_eq!(fails[0]["code"], "AutoBackup.1400");
     assert_eq!(fails[1]["code"], "AutoBackup.0211");
@@ -76,7 +81,7 @@ async fn disassociate_removes_only_what_the_policy_has() {
         .await;
     assert_eq!(res.status(), 200);
     let v: Value = res.json().await.unwrap();
-    assert_eq!(v["success_resources"], json!([{"resource_id": v1, "resource_type": "volume"}]));
+    assert_eq!(v["success_resources"], json!([placed(&v1)]));
     assert_eq!(v["fail_resources"][0]["resource_id"], stranger);
     assert_eq!(v["fail_resources"][0]["code"], "AutoBackup.1400");
     assert_eq!(app.policy(&id).await["policy_resource_count"], 1);

@@ -1,5 +1,7 @@
-//! The VBS backup API: `cloudbackups` create and restore answer a job id to poll.
+//! The VBS backup API: `cloudbackups` create, restore and the deprecated delete answer a job id
+//! to poll.
 
 pub mod create;
+pub mod delete;
 pub mod quota;
 pub mod restore;

@@ -75,6 +75,8 @@ pub async fn associate_resources(
             Ok(ResourcesResponse { success_resources: plan.success, fail_resources: plan.fail })
         })
         .await?;
+    let placement = &state.placement;
+    let response = response.placed(placement.availability_zone.as_deref(), placement.volume_host.as_deref());
     tracing::info!(
         policy_id = %policy_id,
         succeeded = response.success_resources.len(),

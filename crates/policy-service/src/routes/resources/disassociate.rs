@@ -65,5 +65,7 @@ pub async fn disassociate_resources(
             Ok(ResourcesResponse { success_resources: success, fail_resources: fail })
         })
         .await?;
+    let placement = &state.placement;
+    let response = response.placed(placement.availability_zone.as_deref(), placement.volume_host.as_deref());
     Ok(web::Json(response))
 }
