@@ -6,10 +6,7 @@
 //! It is not a collector: no batching, no export, no other signal. Point the services at a real
 //! collector (`docker/otel-collector.yaml`) to keep spans.
 
-use std::{
-    collections::VecDeque,
-    sync::Mutex,
-};
+use std::{collections::VecDeque, sync::Mutex};
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use opentelemetry_proto::tonic::{

@@ -36,7 +36,8 @@ impl Compose {
             eprintln!("skipped: VBS_E2E_COMPOSE_PROJECT does not name a running compose project");
             return None;
         };
-        let spans_url = std::env::var("VBS_E2E_SPANS_URL").expect("VBS_E2E_SPANS_URL with the compose project");
+        let spans_url =
+            std::env::var("VBS_E2E_SPANS_URL").expect("VBS_E2E_SPANS_URL with the compose project");
         Some(Self { project, spans_url })
     }
 
@@ -200,7 +201,10 @@ async fn one_trace_from_the_gateway_through_the_broker_to_a_worker() {
     assert_eq!(res.status(), 204);
     let task = api
         .eventually("the traced task to finish", WAIT, || async {
-            tasks(&api, &policy).await.into_iter().find(|t| !matches!(t["status"].as_str(), Some("WAITING" | "RUNNING")))
+            tasks(&api, &policy)
+                .await
+                .into_iter()
+                .find(|t| !matches!(t["status"].as_str(), Some("WAITING" | "RUNNING")))
         })
         .await;
     assert_eq!(task["status"], "EXECUTE_SUCCESS", "{task}");
@@ -220,7 +224,9 @@ async fn one_trace_from_the_gateway_through_the_broker_to_a_worker() {
         // The worker's spans come last: it runs the backup after the scheduler's message.
         let worker_done = spans.iter().any(|s| {
             s["service"] == "backup-service"
-                && spans.iter().any(|q| q["span_id"] == s["parent_span_id"] && q["service"] == "task-scheduler")
+                && spans
+                    .iter()
+                    .any(|q| q["span_id"] == s["parent_span_id"] && q["service"] == "task-scheduler")
         });
         if linked && worker_done && wanted.iter().all(|w| services.contains(w)) {
             break spans;
@@ -309,11 +315,13 @@ async fn a_worker_killed_mid_backup_is_replaced_by_the_other_and_the_backup_rest
     eprintln!("{survivor} finished the backup {:?} after the kill", started.elapsed());
     assert!(compose.logs(survivor).contains(&id), "{survivor} took the job over");
 
-    let (status, body) =
-        api.post(&format!("/v3/{{p}}/native/backups/{id}/restore"), &json!({"restore": {"volume_id": target}})).await;
+    let (status, body) = api
+        .post(&format!("/v3/{{p}}/native/backups/{id}/restore"), &json!({"restore": {"volume_id": target}}))
+        .await;
     assert_eq!(status, 202, "{body}");
     wait_backup_status(&api, &id, "available").await;
-    let (want, got) = (sha256_file(&stack.volume_path(&p, &source)), sha256_file(&stack.volume_path(&p, &target)));
+    let (want, got) =
+        (sha256_file(&stack.volume_path(&p, &source)), sha256_file(&stack.volume_path(&p, &target)));
     assert_eq!(want, got, "the restore is sha256-identical to the source");
     eprintln!("restored {mib} MiB, sha256 {got}");
 
@@ -331,14 +339,21 @@ async fn restarting_the_broker_and_the_database_mid_flow_loses_and_doubles_nothi
     let stack = Stack::start(Topology::default()).await;
     let p = project();
     let api = stack.client(&p);
-    let volumes: Vec<String> =
-        (0..3).map(|i| stack.create_volume(&p, &support::mixed_image(32 * 1024 * 1024 + 7, 40 + i))).collect();
+    let volumes: Vec<String> = (0..3)
+        .map(|i| stack.create_volume(&p, &support::mixed_image(32 * 1024 * 1024 + 7, 40 + i)))
+        .collect();
     let refs: Vec<&str> = volumes.iter().map(String::as_str).collect();
     let policy = create_policy(&api, "restarts").await;
     associate(&api, &policy, &refs).await;
 
-    let services =
-        ["policy-service", "task-scheduler", "backup-service", "backup-worker-1", "backup-worker-2", "gateway"];
+    let services = [
+        "policy-service",
+        "task-scheduler",
+        "backup-service",
+        "backup-worker-1",
+        "backup-worker-2",
+        "gateway",
+    ];
     let before: Vec<String> = services.iter().map(|s| compose.incarnation(s)).collect();
 
     // Each execution is followed at once by a restart, while its messages are on their way.
@@ -356,8 +371,9 @@ async fn restarting_the_broker_and_the_database_mid_flow_loses_and_doubles_nothi
     let done = api
         .eventually("nine tasks to finish", WAIT, || async {
             let all = tasks(&api, &policy).await;
-            (all.len() >= 9 && all.iter().all(|t| !matches!(t["status"].as_str(), Some("WAITING" | "RUNNING"))))
-                .then_some(all)
+            (all.len() >= 9
+                && all.iter().all(|t| !matches!(t["status"].as_str(), Some("WAITING" | "RUNNING"))))
+            .then_some(all)
         })
         .await;
     eprintln!("all tasks ended {:?} after the first execution", started.elapsed());
