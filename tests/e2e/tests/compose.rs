@@ -110,7 +110,7 @@ async fn create_policy(api: &Api, name: &str) -> String {
             "/v2/{p}/backuppolicy",
             &json!({
                 "backup_policy_name": name,
-                "scheduled_policy": {"start_time": "03:00", "frequency": 1, "rentention_num": 30, "status": "ON"},
+                "scheduled_policy": {"start_time": "03:00", "frequency": 1, "rentention_num": 14, "status": "ON"},
                 "time_zone": "UTC+00:00"
             }),
         )
