@@ -84,14 +84,13 @@ down: ## Stop the compose deployment (its data volumes are kept; `make down ARGS
 	$(if $(filter -v,$(ARGS)),rm -rf $(VBS_VOLUMES_DIR))
 
 # One test at a time: the compose scenarios kill a worker and restart the broker and the
-# database, which the other scenarios must not see. `--workspace` with a filter builds what
-# `make test` builds (same features), so CI compiles the tests once for both.
+# database, which the other scenarios must not see.
 .PHONY: test-e2e-compose
 test-e2e-compose: ## The end-to-end scenarios against the running compose deployment (`make up` first)
 	VBS_E2E_BASE_URL=http://127.0.0.1:$(VBS_GATEWAY_PORT) VBS_E2E_VOLUMES_ROOT=$(VBS_VOLUMES_DIR) \
 	VBS_E2E_SPANS_URL=http://127.0.0.1:$(VBS_SPANS_PORT) VBS_E2E_COMPOSE_PROJECT=$(COMPOSE_PROJECT) \
-		cargo nextest run --workspace --profile $(NEXTEST_PROFILE) --test-threads 1 --success-output final \
-		-E 'package(e2e) & (binary(compose) | binary(scenarios))'
+		cargo nextest run -p e2e --profile $(NEXTEST_PROFILE) --test-threads 1 --success-output final \
+		-E 'binary(compose) | binary(scenarios)'
 
 .PHONY: check-docker
 check-docker: ## Check docker/ without an engine: hadolint, compose config, nginx -t

@@ -339,9 +339,8 @@ async fn restarting_the_broker_and_the_database_mid_flow_loses_and_doubles_nothi
     let stack = Stack::start(Topology::default()).await;
     let p = project();
     let api = stack.client(&p);
-    let volumes: Vec<String> = (0..3)
-        .map(|i| stack.create_volume(&p, &support::mixed_image(32 * 1024 * 1024 + 7, 40 + i)))
-        .collect();
+    // Random data, so that the backups are still running when the broker goes away.
+    let volumes: Vec<String> = (0..3).map(|_| random_volume(&stack, &p, 384)).collect();
     let refs: Vec<&str> = volumes.iter().map(String::as_str).collect();
     let policy = create_policy(&api, "restarts").await;
     associate(&api, &policy, &refs).await;
