@@ -1,10 +1,12 @@
 //! A stand-in for the OpenTelemetry collector where its image cannot be had (no public
 //! registry): receives OTLP/HTTP protobuf spans at `POST /v1/traces`, prints one line per span
-//! and keeps the most recent ones in memory, so that tests and operators can read a whole trace
-//! back: `GET /traces/{trace_id}` answers its spans as JSON (ids in lowercase hex).
+//! (healthchecks' aside) and keeps the most recent ones in memory, so that tests and operators
+//! can read a whole trace back: `GET /traces/{trace_id}` answers its spans as JSON (ids in lowercase hex).
 //!
 //! It is not a collector: no batching, no export, no other signal. Point the services at a real
 //! collector (`docker/otel-collector.yaml`) to keep spans.
+
+#![allow(clippy::print_stdout, reason = "printing the spans it receives is what it is for")]
 
 use std::{collections::VecDeque, sync::Mutex};
 
@@ -68,14 +70,17 @@ async fn receive(spans: web::Data<Spans>, body: web::Bytes) -> HttpResponse {
                 "start_unix_nano": span.start_time_unix_nano,
                 "end_unix_nano": span.end_time_unix_nano,
             });
-            println!(
-                "span trace={} span={} parent={} service={} name={:?}",
-                record["trace_id"].as_str().unwrap_or_default(),
-                record["span_id"].as_str().unwrap_or_default(),
-                record["parent_span_id"].as_str().filter(|p| !p.is_empty()).unwrap_or("-"),
-                service,
-                span.name
-            );
+            // Healthchecks make a span every few seconds per service: kept, not printed.
+            if span.name != "GET /health" {
+                println!(
+                    "span trace={} span={} parent={} service={} name={:?}",
+                    record["trace_id"].as_str().unwrap_or_default(),
+                    record["span_id"].as_str().unwrap_or_default(),
+                    record["parent_span_id"].as_str().filter(|p| !p.is_empty()).unwrap_or("-"),
+                    service,
+                    span.name
+                );
+            }
             spans.push(record);
         }
     }
