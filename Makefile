@@ -55,23 +55,42 @@ test-e2e: ## Only the end-to-end scenarios (they start the services, a worker an
 	@scripts/ensure-nginx.sh
 	cargo nextest run -p e2e --profile $(NEXTEST_PROFILE)
 
-# The compose deployment (docker/compose.yaml). Needs a Docker engine with the compose plugin.
-COMPOSE ?= docker compose -p vbs -f docker/compose.yaml
+# The compose deployment (docker/compose.yaml), on a Docker engine of this machine: Debian's
+# docker.io and docker-compose (v1) are installed and dockerd started when missing, and every
+# image is built here (scripts/docker-images.sh). Host ports: the gateway and the span recorder
+# only, both on 127.0.0.1.
+COMPOSE_PROJECT ?= vbs
+COMPOSE ?= docker-compose -p $(COMPOSE_PROJECT) -f docker/compose.yaml
+export VBS_COMPOSE_PROJECT := $(COMPOSE_PROJECT)
 export VBS_VOLUMES_DIR ?= $(CURDIR)/data/compose/volumes
+export VBS_GATEWAY_PORT ?= 8080
+export VBS_SPANS_PORT ?= 4319
+
+.PHONY: docker-engine
+docker-engine: ## Install Debian's docker.io and docker-compose when missing and start dockerd when it is not running
+	@scripts/docker-engine.sh
+
+.PHONY: images
+images: docker-engine ## Build every image of the compose deployment here (debootstrap base, host-built release binaries)
+	@scripts/docker-images.sh
 
 .PHONY: up
-up: ## Build and start the compose deployment: gateway at http://127.0.0.1:8080 (needs Docker)
-	@mkdir -p $(VBS_VOLUMES_DIR)
-	$(COMPOSE) up --build --detach --wait
+up: ## Build and start the compose deployment, waiting until healthy: gateway at http://127.0.0.1:$(VBS_GATEWAY_PORT)
+	@scripts/compose-up.sh
 
 .PHONY: down
-down: ## Stop the compose deployment (its data volumes are kept; `make down ARGS=-v` drops them)
-	$(COMPOSE) down $(ARGS)
+down: ## Stop the compose deployment (its data volumes are kept; `make down ARGS=-v` drops them and the volumes directory)
+	$(COMPOSE) down --remove-orphans $(ARGS)
+	$(if $(filter -v,$(ARGS)),rm -rf $(VBS_VOLUMES_DIR))
 
+# One test at a time: the compose scenarios kill a worker and restart the broker and the
+# database, which the other scenarios must not see.
 .PHONY: test-e2e-compose
 test-e2e-compose: ## The end-to-end scenarios against the running compose deployment (`make up` first)
-	VBS_E2E_BASE_URL=http://127.0.0.1:8080 VBS_E2E_VOLUMES_ROOT=$(VBS_VOLUMES_DIR) \
-		cargo nextest run -p e2e --profile $(NEXTEST_PROFILE)
+	VBS_E2E_BASE_URL=http://127.0.0.1:$(VBS_GATEWAY_PORT) VBS_E2E_VOLUMES_ROOT=$(VBS_VOLUMES_DIR) \
+	VBS_E2E_SPANS_URL=http://127.0.0.1:$(VBS_SPANS_PORT) VBS_E2E_COMPOSE_PROJECT=$(COMPOSE_PROJECT) \
+		cargo nextest run -p e2e --profile $(NEXTEST_PROFILE) --test-threads 1 --success-output final \
+		-E 'binary(compose) | binary(scenarios)'
 
 .PHONY: check-docker
 check-docker: ## Check docker/ without an engine: hadolint, compose config, nginx -t

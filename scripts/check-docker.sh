@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Checks the deployment files as far as this machine allows without a Docker engine: hadolint
-# on the Dockerfile, `docker-compose config` (Debian's docker-compose validates the compose
-# file offline), and `nginx -t` on the gateway configuration. Installs the checkers on first use.
+# Checks the deployment files without a Docker engine (the compose run in CI then builds and
+# starts them for real): hadolint on the Dockerfiles, `docker-compose config` (Debian's
+# docker-compose validates the compose file offline), and `nginx -t` on the gateway
+# configuration. Installs the checkers on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,8 +17,10 @@ if ! command -v docker-compose >/dev/null; then
 fi
 scripts/ensure-nginx.sh
 
-hadolint --failure-threshold warning docker/Dockerfile
-echo "docker/Dockerfile: hadolint clean"
+for f in docker/Dockerfile docker/*/Dockerfile; do
+    hadolint --failure-threshold warning "$f"
+    echo "$f: hadolint clean"
+done
 
 VBS_TOKEN_SECRET=check-only-secret-check-only-secret-0 \
     docker-compose -f docker/compose.yaml config -q

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # For each service given: apply its migrations to a scratch database with the diesel CLI and
-# compare `diesel print-schema` with the committed src/store/schema.rs.
+# compare `diesel print-schema` with the committed src/store/schema.rs. `--locked-schema` keeps
+# the migration run from rewriting schema.rs (a new mtime would rebuild every service crate).
 set -euo pipefail
 if ! command -v diesel >/dev/null; then
     echo "installing diesel_cli (once; a few minutes)"
@@ -13,7 +14,7 @@ for service in "$@"; do
     db="vbs_schema_check_${service//-/_}_$$"
     psql "$admin/postgres" -qc "CREATE DATABASE $db"
     trap 'psql "$admin/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"' EXIT
-    (cd "$dir" && DATABASE_URL="$admin/$db" diesel migration run --migration-dir migrations >/dev/null)
+    (cd "$dir" && DATABASE_URL="$admin/$db" diesel migration run --migration-dir migrations --locked-schema >/dev/null)
     if (cd "$dir" && DATABASE_URL="$admin/$db" diesel print-schema) | diff -u "$dir/src/store/schema.rs" -; then
         echo "$service: schema.rs matches the migrations"
     else

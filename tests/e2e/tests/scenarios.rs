@@ -114,7 +114,15 @@ async fn policy_to_backup_to_restore_with_retention_and_tenancy() {
     let t = Instant::now();
     let (seen, task) = execute_and_follow(&api, &policy, &source).await;
     let first_backup = t.elapsed();
-    assert_eq!(seen, ["WAITING", "RUNNING", "EXECUTE_SUCCESS"], "{task}\n{}", stack.logs());
+    // In order; a fast deployment (release binaries in compose) may pass a state between polls.
+    let order = ["WAITING", "RUNNING", "EXECUTE_SUCCESS"];
+    let mut rest = order.iter();
+    assert!(
+        seen.last().map(String::as_str) == Some("EXECUTE_SUCCESS")
+            && seen.iter().all(|s| rest.any(|o| o == s)),
+        "{seen:?} is not in the order {order:?}: {task}\n{}",
+        stack.logs()
+    );
     let name = task["backup_name"].as_str().unwrap().to_owned();
     assert!(name.starts_with("autobk_"), "{task}");
     assert!(task["finished_at"].as_str().is_some_and(|t| !t.ends_with('Z')), "{task}");
