@@ -44,7 +44,8 @@ write_config() {
 [DEFAULT]
 log_file = $state/keystone.log
 [database]
-connection = sqlite:///$state/keystone.db
+# Wait for the lock rather than fail ("database is locked") when requests write at once.
+connection = sqlite:///$state/keystone.db?timeout=30
 [identity]
 # A test fixture: cheap password hashes, so that the tests' many users cost nothing.
 password_hash_rounds = 4

@@ -446,7 +446,8 @@ async fn force_delete_cancels_the_work_on_a_backup() {
     // An ordinary delete is refused while it is created; a force delete is not.
     assert_fault(app.delete(&format!("/backups/{id}")).await, 400, "badRequest", json!("VolumeBackup.0089"))
         .await;
-    let res = as_(&app, &admin, Method::POST, action, "3.64", Some(json!({"os-force_delete": {}}))).await;
+    // As openstacksdk sends it.
+    let res = as_(&app, &admin, Method::POST, action, "3.64", Some(json!({"os-force_delete": null}))).await;
     assert_eq!(res.status(), 202);
     let shown: Value = app.show(&id).await.json().await.unwrap();
     assert_eq!(shown["backup"]["status"], "deleting");

@@ -1,5 +1,8 @@
 use actix_web::{HttpResponse, web};
-use api_types::{domain::ValidationError, dto::BackupActionRequest};
+use api_types::{
+    domain::ValidationError,
+    dto::{BackupActionRequest, ResetStatus},
+};
 
 use crate::{
     domain::BackupStatus,
@@ -39,11 +42,20 @@ pub async fn backup_action(
     _admin: NativeAdmin,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    body: NativeJson<BackupActionRequest>,
+    body: NativeJson<serde_json::Map<String, serde_json::Value>>,
 ) -> NativeResult<HttpResponse> {
     let id = path_backup_id(&path.1)?;
-    match body.into_inner() {
-        BackupActionRequest { reset_status: Some(reset), force_delete: None } => {
+    // By key, not by value: openstacksdk sends `{"os-force_delete": null}`.
+    let body = body.into_inner();
+    let one = || ValidationError::new("action", "must be exactly one of os-reset_status, os-force_delete");
+    let (name, value) = match body.iter().next() {
+        Some(entry) if body.len() == 1 => entry,
+        _ => return Err(one().into()),
+    };
+    match name.as_str() {
+        "os-reset_status" => {
+            let reset: ResetStatus = serde_json::from_value(value.clone())
+                .map_err(|e| ValidationError::new("os-reset_status", e.to_string()))?;
             let status = match reset.status.as_deref().map(BackupStatus::parse) {
                 Some(Some(s @ (BackupStatus::Available | BackupStatus::Error))) => s,
                 _ => {
@@ -54,16 +66,10 @@ pub async fn backup_action(
             };
             state.backups.reset_status(id, status).await?;
         }
-        BackupActionRequest { reset_status: None, force_delete: Some(_) } => {
+        "os-force_delete" => {
             state.backups.force_delete(id).await?;
         }
-        _ => {
-            return Err(ValidationError::new(
-                "action",
-                "must be exactly one of os-reset_status, os-force_delete",
-            )
-            .into());
-        }
+        _ => return Err(one().into()),
     }
     Ok(HttpResponse::Accepted().finish())
 }

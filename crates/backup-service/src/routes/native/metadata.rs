@@ -1,5 +1,7 @@
-//! `…/backups/{backup_id}/metadata[/{key}]` (Cinder 3.43): what openstacksdk's metadata mixin
-//! calls. Reading needs any role, changing member or admin.
+//! `…/backups/{backup_id}/metadata[/{key}]`: what openstacksdk's metadata mixin calls. Backup
+//! metadata is Cinder's 3.43, but the mixin sends no microversion, so these calls are served at
+//! every one (the backup's own body shows `metadata` from 3.43). Reading needs any role,
+//! changing member or admin.
 
 use actix_web::{HttpResponse, web};
 use api_types::{
@@ -11,7 +13,7 @@ use crate::{
     app::Reach,
     error::{BackupError, NativeResult},
     openapi::CinderFaultDoc,
-    routes::{NativeJson, NativeRead, NativeWrite, microversion::Microversion, params::path_backup_id},
+    routes::{NativeJson, NativeRead, NativeWrite, params::path_backup_id},
     startup::AppState,
 };
 
@@ -40,7 +42,7 @@ fn no_key(key: &str) -> BackupError {
     params(("project_id" = String, Path, description = "Project ID"), ("backup_id" = String, Path, description = "Backup ID")),
     responses(
         (status = 200, description = "The metadata", body = MetadataResponse),
-        (status = 404, description = "No such backup (or microversion below 3.43)", body = CinderFaultDoc),
+        (status = 404, description = "No such backup", body = CinderFaultDoc),
     ),
     security(("token" = []))
 )]
@@ -48,9 +50,7 @@ pub async fn show_metadata(
     access: NativeRead,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    version: Microversion,
 ) -> NativeResult<web::Json<MetadataResponse>> {
-    version.require(43)?;
     let row = state.backups.backup_in(reading(&access), path_backup_id(&path.1)?).await?;
     Ok(web::Json(MetadataResponse { metadata: row.metadata() }))
 }
@@ -66,7 +66,7 @@ pub async fn show_metadata(
     responses(
         (status = 200, description = "The whole metadata now", body = MetadataResponse),
         (status = 400, description = "Invalid keys or values", body = CinderFaultDoc),
-        (status = 404, description = "No such backup (or microversion below 3.43)", body = CinderFaultDoc),
+        (status = 404, description = "No such backup", body = CinderFaultDoc),
     ),
     security(("token" = []))
 )]
@@ -74,10 +74,8 @@ pub async fn add_metadata(
     access: NativeWrite,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    version: Microversion,
     body: NativeJson<MetadataRequest>,
 ) -> NativeResult<web::Json<MetadataResponse>> {
-    version.require(43)?;
     let items = BackupMetadata::parse("metadata", &body.metadata)?.into_inner();
     let metadata = state
         .backups
@@ -100,7 +98,7 @@ pub async fn add_metadata(
     responses(
         (status = 200, description = "The metadata now", body = MetadataResponse),
         (status = 400, description = "Invalid keys or values", body = CinderFaultDoc),
-        (status = 404, description = "No such backup (or microversion below 3.43)", body = CinderFaultDoc),
+        (status = 404, description = "No such backup", body = CinderFaultDoc),
     ),
     security(("token" = []))
 )]
@@ -108,10 +106,8 @@ pub async fn replace_metadata(
     access: NativeWrite,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    version: Microversion,
     body: NativeJson<MetadataRequest>,
 ) -> NativeResult<web::Json<MetadataResponse>> {
-    version.require(43)?;
     let items = BackupMetadata::parse("metadata", &body.metadata)?.into_inner();
     let metadata = state
         .backups
@@ -136,7 +132,7 @@ pub async fn replace_metadata(
     ),
     responses(
         (status = 200, description = "The item", body = MetaItemResponse),
-        (status = 404, description = "No such backup or key (or microversion below 3.43)", body = CinderFaultDoc),
+        (status = 404, description = "No such backup or key", body = CinderFaultDoc),
     ),
     security(("token" = []))
 )]
@@ -144,9 +140,7 @@ pub async fn show_metadata_item(
     access: NativeRead,
     state: web::Data<AppState>,
     path: ItemPath,
-    version: Microversion,
 ) -> NativeResult<web::Json<MetaItemResponse>> {
-    version.require(43)?;
     let (_, id, key) = path.into_inner();
     let row = state.backups.backup_in(reading(&access), path_backup_id(&id)?).await?;
     let value = row.metadata().remove(&key).ok_or_else(|| no_key(&key))?;
@@ -168,7 +162,7 @@ pub async fn show_metadata_item(
     responses(
         (status = 200, description = "The item", body = MetaItemResponse),
         (status = 400, description = "Not exactly the path's key, or an invalid value", body = CinderFaultDoc),
-        (status = 404, description = "No such backup (or microversion below 3.43)", body = CinderFaultDoc),
+        (status = 404, description = "No such backup", body = CinderFaultDoc),
     ),
     security(("token" = []))
 )]
@@ -176,10 +170,8 @@ pub async fn set_metadata_item(
     access: NativeWrite,
     state: web::Data<AppState>,
     path: ItemPath,
-    version: Microversion,
     body: NativeJson<MetaItemRequest>,
 ) -> NativeResult<web::Json<MetaItemResponse>> {
-    version.require(43)?;
     let (_, id, key) = path.into_inner();
     let item = BackupMetadata::parse("meta", &body.meta)?.into_inner();
     let value = match item.get(&key) {
@@ -216,7 +208,7 @@ pub async fn set_metadata_item(
     ),
     responses(
         (status = 200, description = "Deleted"),
-        (status = 404, description = "No such backup or key (or microversion below 3.43)", body = CinderFaultDoc),
+        (status = 404, description = "No such backup or key", body = CinderFaultDoc),
     ),
     security(("token" = []))
 )]
@@ -224,9 +216,7 @@ pub async fn delete_metadata_item(
     access: NativeWrite,
     state: web::Data<AppState>,
     path: ItemPath,
-    version: Microversion,
 ) -> NativeResult<HttpResponse> {
-    version.require(43)?;
     let (_, id, key) = path.into_inner();
     state
         .backups
