@@ -93,6 +93,16 @@ pub async fn assert_error(res: reqwest::Response, status: u16, code: &str) -> St
 /// default the local server without TLS. With TLS, libpq uses OpenSSL, and OpenSSL 3 tears
 /// itself down in an `atexit` handler while the connection pools' threads may still use it: a
 /// test process then passes and dies with "double free or corruption" on its way out.
+/// Runs one SQL statement on `pool` (test set-up: what no API may do, such as losing a row).
+pub async fn execute(pool: &crate::db::PgPool, sql: String) {
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        diesel::sql_query(sql).execute(&mut pool.get().expect("a connection")).expect("the statement");
+    })
+    .await
+    .expect("the blocking task");
+}
+
 pub fn database_url() -> String {
     std::env::var("VBS_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into())

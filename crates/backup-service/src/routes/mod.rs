@@ -120,6 +120,19 @@ fn vbs(scope: actix_web::Scope) -> impl actix_web::dev::HttpServiceFactory {
         .wrap(from_fn(envelope_errors::<VbsBackup, _>))
 }
 
+/// A list's `next` link: the request's own URL with the caller's filters kept and its paging
+/// parameters replaced by `paging` (e.g. `limit=10&marker=…`).
+fn next_page_link(req: &HttpRequest, base: &str, paging: &str) -> api_types::dto::Link {
+    let replaced = ["marker", "limit", "offset"];
+    let mut query: Vec<&str> = req
+        .query_string()
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !replaced.contains(&kv.split('=').next().unwrap_or_default()))
+        .collect();
+    query.push(paging);
+    api_types::dto::Link { href: format!("{base}{}?{}", req.path(), query.join("&")), rel: "next".into() }
+}
+
 /// The base URL for links: `VBS_PUBLIC_URL`, else the request's own scheme and host.
 fn base_url(req: &HttpRequest, state: &AppState) -> String {
     service_kit::http::base_url(req, state.public_url.as_deref())

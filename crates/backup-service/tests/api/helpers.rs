@@ -397,15 +397,9 @@ impl TestApp {
         .unwrap()
     }
 
-    /// Runs SQL against the service's database (tests move clocks by rewriting timestamps).
+    /// Runs one SQL statement against the service's database (test set-up only).
     pub async fn execute(&self, sql: String) {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            use diesel::RunQueryDsl;
-            diesel::sql_query(sql).execute(&mut pool.get().unwrap()).unwrap();
-        })
-        .await
-        .unwrap();
+        service_kit::testing::execute(&self.pool, sql).await;
     }
 }
 

@@ -11,6 +11,7 @@ use crate::{
     routes::{
         NativeRead, base_url,
         microversion::Microversion,
+        next_page_link,
         views::{backup_detail, backup_ref},
     },
     startup::AppState,
@@ -31,20 +32,7 @@ async fn page(
 
 fn next_link(req: &HttpRequest, base: &str, marker: Option<ResourceId>, limit: i64) -> Option<Vec<Link>> {
     let marker = marker?;
-    // Keep the caller's filters, replace the paging.
-    let kept: Vec<String> = req
-        .query_string()
-        .split('&')
-        .filter(|kv| !kv.is_empty())
-        .filter(|kv| !["marker", "limit", "offset"].contains(&kv.split('=').next().unwrap_or_default()))
-        .map(str::to_owned)
-        .collect();
-    let mut query = kept.join("&");
-    if !query.is_empty() {
-        query.push('&');
-    }
-    query.push_str(&format!("limit={limit}&marker={marker}"));
-    Some(vec![Link { href: format!("{base}{}?{query}", req.path()), rel: "next".into() }])
+    Some(vec![next_page_link(req, base, &format!("limit={limit}&marker={marker}"))])
 }
 
 /// List backups (id, links, name).

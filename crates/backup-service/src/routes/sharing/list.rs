@@ -1,6 +1,6 @@
 use actix_web::{HttpRequest, web};
 use api_types::{
-    dto::{Link, ShareCountResponse, ShareListQuery, ShareListResponse},
+    dto::{ShareCountResponse, ShareListQuery, ShareListResponse},
     error::ErrorEnvelope,
 };
 
@@ -8,7 +8,7 @@ use super::{id, project, share_view, truthy};
 use crate::{
     app::ShareQuery,
     error::{BackupError, VbsResult},
-    routes::{VbsRead, base_url},
+    routes::{VbsRead, base_url, next_page_link},
     startup::AppState,
     store::shares::ShareFilter,
 };
@@ -83,17 +83,7 @@ pub async fn list_shares(
     let zone = state.availability_zone.as_deref();
     let next = offset + page.len();
     let shared_links = (next < total).then(|| {
-        let kept: Vec<&str> = req
-            .query_string()
-            .split('&')
-            .filter(|kv| !kv.is_empty() && !kv.starts_with("offset=") && !kv.starts_with("limit="))
-            .collect();
-        let mut q = kept.join("&");
-        if !q.is_empty() {
-            q.push('&');
-        }
-        let href = format!("{}{}?{q}limit={limit}&offset={next}", base_url(&req, &state), req.path());
-        vec![Link { href, rel: "next".into() }]
+        vec![next_page_link(&req, &base_url(&req, &state), &format!("limit={limit}&offset={next}"))]
     });
     Ok(web::Json(ShareListResponse {
         shared: page.iter().map(|(s, b)| share_view(s, Some(b), zone)).collect(),
