@@ -87,6 +87,15 @@ impl PolicyStatus {
     }
 }
 
+/// A free-text filter or field as given, refused when it holds a NUL character (no text column
+/// can hold one, and nothing is named with one).
+pub fn without_nul(field: &'static str, s: String) -> Result<String, ValidationError> {
+    if s.contains('\0') {
+        return Err(ValidationError::new(field, "contains a NUL character, which no text may hold"));
+    }
+    Ok(s)
+}
+
 /// Parses the vendor's `"Y"` / `"N"` flags.
 pub fn parse_yes_no(field: &'static str, s: &str) -> Result<bool, ValidationError> {
     match s {

@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 
 use api_types::{
-    domain::{ProjectId, ResourceId, ValidationError},
+    domain::{ProjectId, ResourceId, ValidationError, without_nul},
     dto::BackupListQuery,
 };
 
@@ -142,7 +142,7 @@ impl ListQuery {
         let order = parse_order(q.sort.as_deref(), q.sort_key.as_deref(), q.sort_dir.as_deref())?;
         Ok(Self {
             filter: BackupFilter {
-                name: q.name,
+                name: q.name.map(|n| without_nul("name", n)).transpose()?,
                 status: status.flatten(),
                 volume_id: volume_id.flatten(),
                 project: project.clone().flatten(),

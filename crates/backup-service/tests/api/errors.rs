@@ -180,3 +180,38 @@ async fn auth_and_routing_errors_on_native_endpoints() {
     let res = app.client.get(format!("{}/health", app.address)).send().await.unwrap();
     assert_eq!(res.status(), 200);
 }
+
+/// A NUL character can reach no text column: every body field and query filter holding one is
+/// a 400 naming it, in the envelope of the API called.
+#[tokio::test]
+async fn nul_characters_are_refused_naming_the_field() {
+    let app = spawn_app().await;
+    let volume = app.volume_with(&make_image(MIB, 64));
+    let nul = "a\u{0}b";
+    let res = app.post("/backups", &json!({"backup": {"volume_id": volume, "description": nul}})).await;
+    let message = assert_fault(res, 400, "badRequest", json!("VolumeBackup.0002")).await;
+    assert!(message.starts_with("backup.description: contains a NUL"), "{message}");
+    let res = app
+        .post("/cloudbackups", &json!({"backup": {"volume_id": volume, "name": "n", "description": nul}}))
+        .await;
+    let message = crate::helpers::assert_error(res, 400, "VolumeBackup.0006").await;
+    assert!(message.contains("NUL"), "{message}");
+    for url in [
+        app.url("/backups?name=%00"),
+        app.url("/backups/detail?name=a%00"),
+        app.url_v("v3", "/native/backups?name=%00"),
+        app.url_v("v3", "/backups/detail?name=%00"),
+    ] {
+        let message =
+            assert_fault(app.get_url(&url).await, 400, "badRequest", json!("VolumeBackup.0002")).await;
+        assert!(message.starts_with("name: contains a NUL"), "{url}: {message}");
+    }
+    let res = app.get("/os-vendor-backup-sharing/detail?name=%00").await;
+    crate::helpers::assert_error(res, 400, "VolumeBackup.0300").await;
+    let res = app
+        .post("/os-vendor-backup-sharing", &json!({"shared": {"backup_id": nul, "to_project_ids": ["x"]}}))
+        .await;
+    crate::helpers::assert_error(res, 400, "VolumeBackup.0002").await;
+    // Nothing was recorded.
+    assert_eq!(app.count("SELECT count(*) FROM backups").await, 0);
+}

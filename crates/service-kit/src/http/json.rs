@@ -91,8 +91,20 @@ fn accepts_media_type(v: &str) -> bool {
         || essence == "application/x-www-form-urlencoded"
 }
 
-/// Deserializes with the path of the failing field, mapped to the flavor's field code.
+/// Deserializes with the path of the failing field, mapped to the flavor's field code. A NUL
+/// character (`\u0000`) in any string is refused here, naming its field: no text column can
+/// hold one, and no field of any API means one.
 pub(crate) fn parse<T: DeserializeOwned, F: Flavor>(bytes: &[u8]) -> Result<T, Problem<F>> {
+    if bytes.windows(6).any(|w| w == b"\\u0000")
+        && let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && let Some(path) = nul_at(&value, String::new())
+    {
+        let message = format!("{path}: contains a NUL character (\\u0000), which no text may hold");
+        return Err(match F::field_code(&path) {
+            Some(code) => Problem::new(Rejection::MalformedBody.status(), code, message),
+            None => Problem::rejection_with(Rejection::MalformedBody, message),
+        });
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|err| {
         let mut path = err.path().to_string();
@@ -115,6 +127,23 @@ pub(crate) fn parse<T: DeserializeOwned, F: Flavor>(bytes: &[u8]) -> Result<T, P
             None => Problem::rejection_with(Rejection::MalformedBody, message),
         }
     })
+}
+
+/// The path (`backup.description`, `tags[2].value`) of the first string or key holding a NUL.
+fn nul_at(value: &serde_json::Value, path: String) -> Option<String> {
+    let join = |key: &str| if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
+    match value {
+        serde_json::Value::String(s) if s.contains('\0') => {
+            Some(if path.is_empty() { ".".into() } else { path })
+        }
+        serde_json::Value::Array(items) => {
+            items.iter().enumerate().find_map(|(i, v)| nul_at(v, format!("{path}[{i}]")))
+        }
+        serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') { Some(join(&k.replace('\0', "\\u0000"))) } else { nul_at(v, join(k)) }
+        }),
+        _ => None,
+    }
 }
 
 /// serde_json appends " at line L column C"; keep it for syntax errors, where it helps, and
@@ -162,6 +191,21 @@ mod tests {
     #[allow(dead_code)]
     struct Inner {
         frequency: Option<i64>,
+    }
+
+    #[test]
+    fn a_nul_character_is_refused_naming_its_field() {
+        let err = parse::<Outer, WithFieldCodes>(br#"{"name": "a\u0000b", "inner": {}}"#).unwrap_err();
+        assert_eq!(
+            (err.code(), err.message().starts_with("name: contains a NUL")),
+            (ab::MALFORMED_JSON, true)
+        );
+        let err = parse::<serde_json::Value, Vbs>(br#"{"tags": [{"k": "v"}, {"k": "\u0000"}]}"#).unwrap_err();
+        assert!(err.message().starts_with("tags[1].k: contains a NUL"), "{}", err.message());
+        let err = parse::<serde_json::Value, Vbs>(br#"{"a\u0000": 1}"#).unwrap_err();
+        assert!(err.message().starts_with("a\\u0000: contains a NUL"), "{}", err.message());
+        // An escaped backslash before `u0000` is no NUL.
+        assert!(parse::<serde_json::Value, Vbs>(br#"{"a": "\\u0000"}"#).is_ok());
     }
 
     #[test]

@@ -15,6 +15,11 @@ use crate::{
 
 const MAX_LIMIT: i64 = 1000;
 
+fn text(field: &'static str, s: String) -> Result<String, BackupError> {
+    api_types::domain::without_nul(field, s)
+        .map_err(|e| e.with_code(api_types::error::codes::volume_backup::SHARE_INVALID).into())
+}
+
 fn parse(q: ShareListQuery) -> Result<ShareQuery, BackupError> {
     let bad = |field: &'static str, m: String| -> BackupError {
         api_types::domain::ValidationError::new(field, m)
@@ -43,10 +48,10 @@ fn parse(q: ShareListQuery) -> Result<ShareQuery, BackupError> {
             to_project: q.to_project_id.as_deref().map(|p| project("to_project_id", p)).transpose()?,
             from_project: q.from_project_id.as_deref().map(|p| project("from_project_id", p)).transpose()?,
             volume_id: q.volume_id.as_deref().map(|v| id("volume_id", v)).transpose()?,
-            backup_name: q.name,
-            backup_status: q.status,
+            backup_name: q.name.map(|n| text("name", n)).transpose()?,
+            backup_status: q.status.map(|s| text("status", s)).transpose()?,
         },
-        availability_zone: q.availability_zone,
+        availability_zone: q.availability_zone.map(|z| text("availability_zone", z)).transpose()?,
         descending,
         limit: usize::try_from(limit).unwrap_or(usize::MAX),
         offset: usize::try_from(offset).unwrap_or(0),
