@@ -279,3 +279,62 @@ async fn two_schedulers_and_two_workers_run_each_task_exactly_once() {
     assert_eq!(backups, succeeded, "one backup per successful task");
     eprintln!("timings: two-replica scenario {:?}", started.elapsed());
 }
+
+/// What nginx answers itself is JSON in the envelope of the API the path belongs to (a request
+/// line it cannot parse has no path: the VBS envelope), never an HTML page.
+#[tokio::test]
+async fn the_gateway_answers_its_own_errors_in_the_envelope() {
+    let stack = Stack::start(Topology::default()).await;
+    let http = reqwest::Client::new();
+    let base = &stack.base_url;
+    let long = "a".repeat(20_000);
+    let big_header = "a".repeat(100_000);
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str, &str)> = vec![
+        (
+            http.post(format!("{base}/v2/p/backuppolicy")).body(vec![b' '; 2 << 20]),
+            413,
+            "error",
+            "AutoBackup.0413",
+        ),
+        (
+            http.post(format!("{base}/v2/p/backups")).body(vec![b' '; 2 << 20]),
+            413,
+            "requestEntityTooLarge",
+            "VolumeBackup.0413",
+        ),
+        (http.get(format!("{base}/v2/p/backups/%00")), 400, "error", "AutoBackup.0008"),
+        (http.get(format!("{base}/v2/p/backuppolicy?x={long}")), 414, "error", "AutoBackup.0008"),
+        (
+            http.get(format!("{base}/v2/p/backuppolicy")).header("X-Auth-Token", &big_header),
+            431,
+            "error",
+            "AutoBackup.0008",
+        ),
+        (
+            http.get(format!("{base}/v3/p/backups")).header("X-Auth-Token", &big_header),
+            431,
+            "badRequest",
+            "VolumeBackup.0002",
+        ),
+        (
+            http.request(reqwest::Method::TRACE, format!("{base}/v2/p/backuppolicy")),
+            405,
+            "error",
+            "AutoBackup.0405",
+        ),
+        (
+            http.request(reqwest::Method::TRACE, format!("{base}/v3/p/backups")),
+            405,
+            "badMethod",
+            "VolumeBackup.0405",
+        ),
+    ];
+    for (request, status, key, code) in cases {
+        let res = request.send().await.unwrap();
+        let got = res.status().as_u16();
+        let content_type = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+        let body: Value = res.json().await.unwrap_or_else(|e| panic!("{status} {key}: not JSON: {e}"));
+        assert_eq!((got, content_type.as_deref()), (status, Some("application/json")), "{body}");
+        assert_eq!(body[key]["code"], code, "{body}");
+    }
+}
