@@ -47,6 +47,8 @@ from vbs_client.models import (
     NativeBackupInput,
     PolicyIdResponse,
     PolicyListResponse,
+    PolicyResourceType,
+    PolicyStatusName,
     PolicyView,
     ResourceInput,
     ResourcesResponse,
@@ -56,6 +58,8 @@ from vbs_client.models import (
     TaskState,
     TaskView,
     UpdatePolicyRequest,
+    WeekDayName,
+    YesNo,
 )
 from vbs_client.types import Response
 
@@ -191,10 +195,10 @@ def run() -> int:
                     backup_policy_name=name,
                     scheduled_policy=ScheduledPolicyInput(
                         start_time="22:00,00:00,02:00",
-                        week_frequency=["MON"],
+                        week_frequency=[WeekDayName.MON],
                         rentention_num=2,
-                        status="ON",
-                        remain_first_backup_of_cur_month="N",
+                        status=PolicyStatusName.ON,
+                        remain_first_backup_of_cur_month=YesNo.N,
                     ),
                     time_zone="UTC+02:00",
                 ),
@@ -227,7 +231,9 @@ def run() -> int:
                 body=UpdatePolicyRequest(
                     backup_policy_name=f"{name}_v2",
                     scheduled_policy=ScheduledPolicyInput(
-                        week_frequency=["MON", "THU"], rentention_num=3, status="OFF"
+                        week_frequency=[WeekDayName.MON, WeekDayName.THU],
+                        rentention_num=3,
+                        status=PolicyStatusName.OFF,
                     ),
                 ),
             ),
@@ -253,7 +259,7 @@ def run() -> int:
                 client=client,
                 body=AssociateRequest(
                     backup_policy_id=policy_id,
-                    resources=[ResourceInput(resource_id=volume, resource_type="volume")],
+                    resources=[ResourceInput(resource_id=volume, resource_type=PolicyResourceType.VOLUME)],
                 ),
             ),
             HTTPStatus.OK,

@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, reason = "a failed step fails the scenario loudly")]
 
 use std::{
-    path::Path,
     process::{Command, Stdio},
     time::Instant,
 };
@@ -24,7 +23,7 @@ async fn generated_client_drives_the_stack() {
     let snapshot = stack.create_snapshot(&project, &volume);
     let up = started.elapsed();
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/client-smoke.sh");
+    let script = support::crate_dir().join("../../scripts/client-smoke.sh");
     let t = Instant::now();
     // The script is synchronous; the stack's processes run on their own, so blocking this
     // task is harmless.

@@ -34,7 +34,7 @@ struct Keystone {
 impl Keystone {
     /// Starts it unless it runs.
     fn up() -> Self {
-        let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/keystone.sh"))
+        let out = Command::new(support::crate_dir().join("../../scripts/keystone.sh"))
             .arg("up")
             .stderr(Stdio::inherit())
             .output()
@@ -468,7 +468,7 @@ struct OwnKeystone {
 
 impl OwnKeystone {
     async fn start(port: u16) -> Self {
-        let child = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/keystone.sh"))
+        let child = Command::new(support::crate_dir().join("../../scripts/keystone.sh"))
             .args(["serve", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -706,7 +706,7 @@ async fn stock_python_clients_with_their_defaults() {
 
     let started = Instant::now();
     let status = Command::new(format!("{}/bin/python", w.keystone.venv))
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../client/stock.py"))
+        .arg(support::crate_dir().join("../client/stock.py"))
         .env("OS_CLIENT_CONFIG_FILE", clouds.0.join("clouds.yaml"))
         .env("VBS_VOLUME", &volume)
         .env("VBS_TARGET", &target)
