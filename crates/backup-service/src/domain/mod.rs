@@ -108,8 +108,10 @@ pub fn size_gib(bytes: u64) -> i64 {
 }
 
 /// Percent of `done` in `total`, 0–100 (100 for an empty total).
+/// How far `done` is of `total`, in percent; 0 while the total is not known yet (callers say
+/// 100 for work that finished).
 pub fn percent(done: i64, total: i64) -> i64 {
-    if total <= 0 { 100 } else { (done.clamp(0, total) * 100) / total }
+    if total <= 0 { 0 } else { (done.clamp(0, total) * 100) / total }
 }
 
 #[cfg(test)]
@@ -131,7 +133,7 @@ mod tests {
         assert_eq!(size_gib(1), 1);
         assert_eq!(size_gib(1 << 30), 1);
         assert_eq!(size_gib((1 << 30) + 1), 2);
-        assert_eq!(percent(0, 0), 100);
+        assert_eq!(percent(0, 0), 0);
         assert_eq!(percent(50, 200), 25);
         assert_eq!(percent(300, 200), 100);
     }

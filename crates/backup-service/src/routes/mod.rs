@@ -133,6 +133,11 @@ fn next_page_link(req: &HttpRequest, base: &str, paging: &str) -> api_types::dto
     api_types::dto::Link { href: format!("{base}{}?{}", req.path(), query.join("&")), rel: "next".into() }
 }
 
+/// Where the links of an answer point: the base URL and the API the request came through.
+fn link_root(req: &HttpRequest, state: &AppState) -> views::LinkRoot {
+    views::LinkRoot::of(req.path(), base_url(req, state))
+}
+
 /// The base URL for links: `VBS_PUBLIC_URL`, else the request's own scheme and host.
 fn base_url(req: &HttpRequest, state: &AppState) -> String {
     service_kit::http::base_url(req, state.public_url.as_deref())

@@ -14,23 +14,41 @@ use crate::{
     volumes::Volume,
 };
 
-pub fn links(base: &str, backup: &BackupRow) -> Vec<Link> {
+/// Where links point: the scheme and host, and the API the request came through (`/v2`,
+/// `/v3` or `/v3/…/native`), so a client follows links into the API it speaks.
+#[derive(Debug, Clone)]
+pub struct LinkRoot {
+    pub base: String,
+    pub version: &'static str,
+    pub native: bool,
+}
+
+impl LinkRoot {
+    pub fn of(path: &str, base: String) -> Self {
+        let version = if path.starts_with("/v3/") { "v3" } else { "v2" };
+        Self { base, version, native: version == "v3" && path.contains("/native/") }
+    }
+}
+
+pub fn links(root: &LinkRoot, backup: &BackupRow) -> Vec<Link> {
     let (project, id) = (&backup.project_id, &backup.id);
+    let (base, version) = (&root.base, root.version);
+    let native = if root.native { "/native" } else { "" };
     vec![
-        Link { href: format!("{base}/v2/{project}/backups/{id}"), rel: "self".into() },
-        Link { href: format!("{base}/{project}/backups/{id}"), rel: "bookmark".into() },
+        Link { href: format!("{base}/{version}/{project}{native}/backups/{id}"), rel: "self".into() },
+        Link { href: format!("{base}/{project}{native}/backups/{id}"), rel: "bookmark".into() },
     ]
 }
 
-pub fn backup_ref(row: &BackupRow, base: &str) -> BackupRef {
-    BackupRef { id: row.id.to_string(), links: links(base, row), name: row.name.clone() }
+pub fn backup_ref(row: &BackupRow, root: &LinkRoot) -> BackupRef {
+    BackupRef { id: row.id.to_string(), links: links(root, row), name: row.name.clone() }
 }
 
 /// A backup as spec/05 shows it, with what the request's microversion adds. Its availability
 /// zone is the one it was created in, else the deployment's.
 pub fn backup_detail(
     row: &BackupRow,
-    base: &str,
+    root: &LinkRoot,
     availability_zone: Option<&str>,
     version: Microversion,
 ) -> BackupDetail {
@@ -51,7 +69,7 @@ pub fn backup_detail(
         name: row.name.clone(),
         status: row.status.clone(),
         description: row.description.clone(),
-        links: links(base, row),
+        links: links(root, row),
         availability_zone: row.availability_zone.clone().or_else(|| availability_zone.map(str::to_owned)),
         volume_id: row.volume_id.to_string(),
         snapshot_id: row.snapshot_id.map(|s| s.to_string()),

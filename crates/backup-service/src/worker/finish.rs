@@ -104,6 +104,10 @@ fn record(
         JobResult::Failed(f) => record_failure(conn, &current, &f, now)?,
         JobResult::Created(created) => record_backup(conn, &current, &created, now)?,
         JobResult::Restored => {
+            // The whole backup was written, however fast: the job says so in bytes too.
+            if let Some(b) = backups::find_anywhere(conn, *current.backup_id, false)? {
+                jobs::set_progress(conn, *current.id, b.volume_bytes, b.volume_bytes)?;
+            }
             make_available_again(conn, &current, now)?;
             jobs::end(conn, *current.id, JobStatus::Success, None, now)?;
         }

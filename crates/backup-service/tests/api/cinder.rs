@@ -478,3 +478,39 @@ async fn force_delete_while_a_worker_runs_the_backup() {
     let jobs = app.count("SELECT count(*) FROM jobs WHERE status IN ('INIT', 'RUNNING')").await;
     assert_eq!(jobs, 0);
 }
+
+#[tokio::test]
+async fn links_follow_the_api_the_client_called() {
+    let app = crate::helpers::spawn_app_with(|s| s.role = backup_service::config::Role::Api).await;
+    let volume = app.volume_with(&make_image(MIB, 86));
+    let p = app.project.clone();
+    for (prefix, self_link, bookmark) in [
+        ("/v2", format!("/v2/{p}/backups/"), format!("/{p}/backups/")),
+        ("/v3", format!("/v3/{p}/backups/"), format!("/{p}/backups/")),
+        ("/v3/native", format!("/v3/{p}/native/backups/"), format!("/{p}/native/backups/")),
+    ] {
+        let (version, native) = prefix.split_once("/native").map_or((prefix, ""), |(v, _)| (v, "/native"));
+        let url = format!("{}{version}/{p}{native}/backups", app.address);
+        let res = app
+            .client
+            .post(&url)
+            .header("X-Auth-Token", &app.token)
+            .json(&json!({"backup": {"volume_id": volume}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202, "{url}");
+        let created: Value = res.json().await.unwrap();
+        let id = created["backup"]["id"].as_str().unwrap().to_owned();
+        let links = &created["backup"]["links"];
+        assert!(
+            links[0]["href"].as_str().unwrap().ends_with(&format!("{self_link}{id}")),
+            "{prefix}: {links}"
+        );
+        assert!(
+            links[1]["href"].as_str().unwrap().ends_with(&format!("{bookmark}{id}")),
+            "{prefix}: {links}"
+        );
+        app.execute(format!("DELETE FROM jobs WHERE backup_id = '{id}'")).await;
+    }
+}

@@ -97,6 +97,9 @@ async fn create_and_restore_through_jobs() {
     assert_eq!(restored["job_type"], "bksRestoreBackup");
     assert_eq!(restored["entities"]["volume_id"], target.as_str());
     assert_eq!(restored["entities"]["backup_id"], backup.as_str());
+    // A restore reports the bytes it wrote, however quickly it ran.
+    assert_eq!(restored["entities"]["bytes_total"], img.len().to_string());
+    assert_eq!(restored["entities"]["bytes_done"], img.len().to_string());
     assert_eq!(sha256_file(&app.disk(&target)), sha256(&img));
 
     // A deletion is a job too, visible through the backup's disappearance.

@@ -97,14 +97,32 @@ async fn create_show_and_restore_byte_for_byte() {
     assert_eq!(m["bytes_total"], img.len());
     assert_eq!(m["crash_consistent"], false);
     // The same backup at the other two paths (under /v3 at 3.0, as here, without the metadata
-    // 3.43 adds; the vendor's /v2 has no microversions and shows it).
+    // 3.43 adds; the vendor's /v2 has no microversions and shows it), its links into the API
+    // each was asked through.
     assert!(b.get("metadata").is_none(), "{b}");
+    let without_links = |v: &Value| {
+        let mut v = v.clone();
+        v.as_object_mut().unwrap().remove("links");
+        v
+    };
     let v: Value = app.get_url(&app.url_v("v3", &format!("/backups/{id}"))).await.json().await.unwrap();
-    assert_eq!(v["backup"], b);
+    assert_eq!(without_links(&v["backup"]), without_links(&b));
+    assert!(
+        v["backup"]["links"][0]["href"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/v3/{}/backups/{id}", app.project))
+    );
     let mut v2: Value = app.get_url(&app.url_v("v2", &format!("/backups/{id}"))).await.json().await.unwrap();
     assert_eq!(v2["backup"]["metadata"], json!({}));
     v2["backup"].as_object_mut().unwrap().remove("metadata");
-    assert_eq!(v2["backup"], b);
+    assert_eq!(without_links(&v2["backup"]), without_links(&b));
+    assert!(
+        v2["backup"]["links"][0]["href"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/v2/{}/backups/{id}", app.project))
+    );
 
     // Into a larger empty volume: the image, then zeros.
     let target = app.empty_volume(6 * MIB as u64);
@@ -324,6 +342,9 @@ async fn one_backup_per_volume_and_operations_wait_for_the_backup() {
     let id = app.create_backup(&volume, "first").await;
     let b: Value = app.show(&id).await.json().await.unwrap();
     assert_eq!(b["backup"]["status"], "creating");
+    // Nothing read yet: 0 %, not 100.
+    let meta: Value = serde_json::from_str(b["backup"]["service_metadata"].as_str().unwrap()).unwrap();
+    assert_eq!((meta["progress"].as_str(), meta["bytes_done"].as_i64()), (Some("0"), Some(0)));
     assert_eq!(b["backup"]["object_count"], Value::Null);
 
     let snapshot = app.snapshot(&volume);

@@ -9,7 +9,7 @@ use crate::{
     error::{BackupError, NativeResult},
     openapi::CinderFaultDoc,
     routes::{
-        NativeJson, NativeWrite, base_url,
+        NativeJson, NativeWrite, link_root,
         microversion::Microversion,
         params::{backup_snapshot_id, backup_volume_id},
         views::backup_ref,
@@ -106,5 +106,5 @@ pub async fn create_backup(
     let params = parse(body.into_inner(), version, state.availability_zone.as_deref())?;
     let (backup, _) = state.backups.request_backup(access.project, params).await?;
     Ok(HttpResponse::Accepted()
-        .json(BackupCreatedResponse { backup: backup_ref(&backup, &base_url(&req, &state)) }))
+        .json(BackupCreatedResponse { backup: backup_ref(&backup, &link_root(&req, &state)) }))
 }

@@ -9,7 +9,7 @@ use crate::{
     error::NativeResult,
     openapi::CinderFaultDoc,
     routes::{
-        NativeRead, base_url,
+        NativeRead, base_url, link_root,
         microversion::Microversion,
         next_page_link,
         views::{backup_detail, backup_ref},
@@ -63,8 +63,9 @@ pub async fn list_backups(
 ) -> NativeResult<web::Json<BackupListResponse>> {
     let p = page(&state, access, query.into_inner(), version).await?;
     let base = base_url(&req, &state);
+    let root = link_root(&req, &state);
     Ok(web::Json(BackupListResponse {
-        backups: p.rows.iter().map(|r| backup_ref(r, &base)).collect(),
+        backups: p.rows.iter().map(|r| backup_ref(r, &root)).collect(),
         backups_links: next_link(&req, &base, p.next_marker, p.limit),
         count: p.count,
     }))
@@ -95,9 +96,10 @@ pub async fn list_backups_detail(
 ) -> NativeResult<web::Json<BackupDetailListResponse>> {
     let p = page(&state, access, query.into_inner(), version).await?;
     let base = base_url(&req, &state);
+    let root = link_root(&req, &state);
     let az = state.availability_zone.as_deref();
     Ok(web::Json(BackupDetailListResponse {
-        backups: p.rows.iter().map(|r| backup_detail(r, &base, az, version)).collect(),
+        backups: p.rows.iter().map(|r| backup_detail(r, &root, az, version)).collect(),
         backups_links: next_link(&req, &base, p.next_marker, p.limit),
         count: p.count,
     }))

@@ -11,7 +11,7 @@ use crate::{
     app::{BackupRecord, RECORD_SERVICE},
     error::NativeResult,
     openapi::CinderFaultDoc,
-    routes::{NativeAdmin, NativeJson, base_url, params::path_backup_id, views::backup_ref},
+    routes::{NativeAdmin, NativeJson, link_root, params::path_backup_id, views::backup_ref},
     startup::AppState,
 };
 
@@ -83,5 +83,5 @@ pub async fn import_record(
     })?;
     let row = state.backups.import_record(record, project, id).await?;
     Ok(HttpResponse::Created()
-        .json(BackupCreatedResponse { backup: backup_ref(&row, &base_url(&req, &state)) }))
+        .json(BackupCreatedResponse { backup: backup_ref(&row, &link_root(&req, &state)) }))
 }

@@ -6,7 +6,7 @@ use crate::{
     error::NativeResult,
     openapi::CinderFaultDoc,
     routes::{
-        NativeRead, base_url, microversion::Microversion, params::path_backup_id, views::backup_detail,
+        NativeRead, link_root, microversion::Microversion, params::path_backup_id, views::backup_detail,
     },
     startup::AppState,
 };
@@ -46,6 +46,6 @@ pub async fn show_backup(
     let reach = Reach::reading(access.project, access.identity.is_admin());
     let row = state.backups.backup_in(reach, id).await?;
     Ok(web::Json(BackupDetailResponse {
-        backup: backup_detail(&row, &base_url(&req, &state), state.availability_zone.as_deref(), version),
+        backup: backup_detail(&row, &link_root(&req, &state), state.availability_zone.as_deref(), version),
     }))
 }

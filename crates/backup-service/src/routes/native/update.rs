@@ -9,7 +9,7 @@ use crate::{
     error::{BackupError, NativeResult},
     openapi::CinderFaultDoc,
     routes::{
-        NativeJson, NativeWrite, base_url, microversion::Microversion, params::path_backup_id,
+        NativeJson, NativeWrite, link_root, microversion::Microversion, params::path_backup_id,
         views::backup_ref,
     },
     startup::AppState,
@@ -86,5 +86,5 @@ pub async fn update_backup(
     let changes = parse(body.into_inner(), version)?;
     let reach = Reach::new(access.project, access.identity.is_admin());
     let row = state.backups.update(reach, id, changes).await?;
-    Ok(web::Json(BackupCreatedResponse { backup: backup_ref(&row, &base_url(&req, &state)) }))
+    Ok(web::Json(BackupCreatedResponse { backup: backup_ref(&row, &link_root(&req, &state)) }))
 }

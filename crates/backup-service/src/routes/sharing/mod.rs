@@ -14,7 +14,7 @@ use api_types::{
 use crate::{
     domain::native_time,
     error::BackupError,
-    routes::views::backup_detail,
+    routes::views::{LinkRoot, backup_detail},
     store::{BackupRow, shares::ShareRow},
 };
 
@@ -30,7 +30,8 @@ pub fn share_view(share: &ShareRow, backup: Option<&BackupRow>, zone: Option<&st
         deleted: "false".to_owned(),
         deleted_at: None,
         backup: backup.map(|b| {
-            let d = backup_detail(b, "", zone, crate::routes::microversion::MIN);
+            let root = LinkRoot { base: String::new(), version: "v2", native: false };
+            let d = backup_detail(b, &root, zone, crate::routes::microversion::MIN);
             SharedBackup {
                 id: d.id,
                 name: d.name,
