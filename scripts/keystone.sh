@@ -94,6 +94,8 @@ wait_until_up() {
     return 1
 }
 
+# One synchronous worker: a test fixture's requests are few and quick, and one at a time they
+# never race each other for SQLite's write lock.
 gunicorn_args() {
     echo --bind "127.0.0.1:$1" --workers "$2" --chdir "$state" --log-file "$state/gunicorn-$1.log" wsgi:application
 }
@@ -106,10 +108,14 @@ up)
     write_config
     if ! answers "$port"; then
         bootstrap
+        # SQLite in WAL mode: readers never block the writer (every password login writes the
+        # user's last_active_at), so parallel tests do not meet "database is locked".
+        "$venv/bin/python" -c "import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute('PRAGMA journal_mode=WAL')" \
+            "$state/keystone.db"
         log "starting Keystone on 127.0.0.1:$port"
         # shellcheck disable=SC2046
         # Detached from this script's lock and output, which it would otherwise hold open.
-        OS_KEYSTONE_CONFIG_FILES=$state/keystone.conf setsid "$venv/bin/gunicorn" $(gunicorn_args "$port" 3) \
+        OS_KEYSTONE_CONFIG_FILES=$state/keystone.conf setsid "$venv/bin/gunicorn" $(gunicorn_args "$port" 1) \
             --daemon --pid "$state/gunicorn-$port.pid" 9>&- </dev/null >/dev/null 2>&1
         wait_until_up "$port"
     fi
