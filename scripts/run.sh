@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/ensure-nginx.sh
-cargo build -p policy-service -p task-scheduler -p backup-service
-bin="${CARGO_TARGET_DIR:-target}/debug"
+# Optimised code, as deployed: an unoptimised engine backs up several times slower.
+cargo build --release -p policy-service -p task-scheduler -p backup-service
+bin="${CARGO_TARGET_DIR:-target}/release"
 
 # Ports behind the gateway (each service's default).
 policy=127.0.0.1:8083 scheduler=127.0.0.1:8081 backup=127.0.0.1:8082
