@@ -87,6 +87,12 @@ impl PolicyStatus {
     }
 }
 
+/// A query flag as the OpenStack clients send it and Cinder reads it
+/// (`oslo_utils.strutils.bool_from_string`): `1`, `t`, `true`, `True`, `on`, `y`, `yes`.
+pub fn truthy(v: &str) -> bool {
+    matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "t" | "true" | "on" | "y" | "yes")
+}
+
 /// A free-text filter or field as given, refused when it holds a NUL character (no text column
 /// can hold one, and nothing is named with one).
 pub fn without_nul(field: &'static str, s: String) -> Result<String, ValidationError> {

@@ -202,12 +202,7 @@ impl Backups {
 
     /// The project's backup or one shared with it, or `BackupNotFound`.
     pub async fn backup(&self, project: ProjectId, id: ResourceId) -> Result<BackupRow, BackupError> {
-        self.db
-            .read(move |conn| {
-                backups::find_visible(conn, &project, id, false)?
-                    .ok_or(BackupError::BackupNotFound(id.to_string()))
-            })
-            .await
+        self.backup_in(super::Reach::Visible(project), id).await
     }
 
     /// One page of the project's backups (of every project's, for `all_projects`).

@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 
 use api_types::{
-    domain::{ProjectId, ResourceId, ValidationError, without_nul},
+    domain::{ProjectId, ResourceId, ValidationError, truthy, without_nul},
     dto::BackupListQuery,
 };
 
@@ -107,11 +107,6 @@ pub struct ListQuery {
     with_count: bool,
     /// Every project's backups (`all_tenants`, an admin's request).
     pub all_projects: bool,
-}
-
-/// `all_tenants` as Cinder reads it (`oslo_utils.strutils.bool_from_string`).
-fn truthy(v: &str) -> bool {
-    matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "t" | "true" | "on" | "y" | "yes")
 }
 
 impl ListQuery {

@@ -126,8 +126,9 @@ pub fn find_anywhere(conn: &mut PgConnection, id: ResourceId, lock: bool) -> Que
     if lock { q.for_update().first(conn).optional() } else { q.first(conn).optional() }
 }
 
-/// What an update changes (`None`: unchanged).
-#[derive(Debug, Clone, Default)]
+/// What an update changes (`None`: unchanged; `Some(None)`: cleared).
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = backups)]
 pub struct BackupChanges {
     pub name: Option<Option<String>>,
     pub description: Option<Option<String>>,
@@ -141,17 +142,10 @@ pub fn update(
     changes: &BackupChanges,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    let target = backups::table.find(DbId(id));
-    if let Some(name) = &changes.name {
-        diesel::update(target).set(backups::name.eq(name)).execute(conn)?;
-    }
-    if let Some(description) = &changes.description {
-        diesel::update(target).set(backups::description.eq(description)).execute(conn)?;
-    }
-    if let Some(metadata) = &changes.metadata {
-        diesel::update(target).set(backups::metadata.eq(metadata)).execute(conn)?;
-    }
-    diesel::update(target).set(backups::updated_at.eq(now)).execute(conn).map(drop)
+    diesel::update(backups::table.find(DbId(id)))
+        .set((changes, backups::updated_at.eq(now)))
+        .execute(conn)
+        .map(drop)
 }
 
 /// Every backup of a project, and those shared with it (of every project: `None`), matching the

@@ -1,7 +1,7 @@
 use actix_web::{HttpResponse, web};
 use api_types::{dto::ShareDeleteQuery, error::ErrorEnvelope};
 
-use super::{id, truthy};
+use super::{flag, id};
 use crate::{
     error::VbsResult,
     routes::{VbsWrite, params::vbs_path_backup_id},
@@ -28,7 +28,7 @@ pub async fn delete_share(
     path: web::Path<(String, String)>,
     query: web::Query<ShareDeleteQuery>,
 ) -> VbsResult<HttpResponse> {
-    if truthy(query.is_backup_id.as_deref()) {
+    if flag(query.is_backup_id.as_deref()) {
         state.backups.end_shares_of(access.project, vbs_path_backup_id(&path.1)?).await?;
     } else {
         state.backups.end_share(access.project, id("share_id", &path.1)?).await?;

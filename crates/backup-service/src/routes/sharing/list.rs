@@ -4,7 +4,7 @@ use api_types::{
     error::ErrorEnvelope,
 };
 
-use super::{id, project, share_view, truthy};
+use super::{flag, id, project, share_view};
 use crate::{
     app::ShareQuery,
     error::{BackupError, VbsResult},
@@ -42,7 +42,7 @@ fn parse(q: ShareListQuery) -> Result<ShareQuery, BackupError> {
         Some(other) => return Err(bad("sort_dir", format!("{other:?} is not asc or desc"))),
     };
     Ok(ShareQuery {
-        to_me: truthy(q.share_to_me.as_deref()),
+        to_me: flag(q.share_to_me.as_deref()),
         filter: ShareFilter {
             backup_id: q.backup_id.as_deref().map(|b| id("backup_id", b)).transpose()?,
             to_project: q.to_project_id.as_deref().map(|p| project("to_project_id", p)).transpose()?,

@@ -68,9 +68,7 @@ fn project(field: &'static str, raw: &str) -> Result<ProjectId, BackupError> {
     })
 }
 
-/// `true`, `True`, `1`…
-fn truthy(v: Option<&str>) -> bool {
-    v.is_some_and(|v| {
-        matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "t" | "true" | "on" | "y" | "yes")
-    })
+/// A flag given and true (`true`, `True`, `1`…).
+fn flag(v: Option<&str>) -> bool {
+    v.is_some_and(api_types::domain::truthy)
 }
