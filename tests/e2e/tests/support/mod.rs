@@ -45,6 +45,9 @@ pub struct Stack {
     pub base_url: String,
     pub volumes_root: PathBuf,
     secret: String,
+    /// What `vbsctl` needs to reach this stack's backups (`VBS_*` variables); empty for an
+    /// external stack.
+    tool_env: Vec<(&'static str, String)>,
     processes: Vec<Process>,
     _databases: Vec<TestDatabase>,
     _dir: Option<TempDir>,
@@ -84,7 +87,15 @@ impl Stack {
         let volumes_root = PathBuf::from(
             std::env::var("VBS_E2E_VOLUMES_ROOT").expect("VBS_E2E_VOLUMES_ROOT for the external stack"),
         );
-        Self { base_url, volumes_root, secret, processes: Vec::new(), _databases: Vec::new(), _dir: None }
+        Self {
+            base_url,
+            volumes_root,
+            secret,
+            tool_env: Vec::new(),
+            processes: Vec::new(),
+            _databases: Vec::new(),
+            _dir: None,
+        }
     }
 
     async fn spawn(topology: Topology, env: Vec<(&'static str, String)>) -> anyhow::Result<Self> {
@@ -114,6 +125,12 @@ impl Stack {
             base_url: String::new(),
             volumes_root: volumes_root.clone(),
             secret: SECRET.to_owned(),
+            tool_env: vec![
+                ("VBS_TOKEN_SECRET", SECRET.to_owned()),
+                ("VBS_VOLUMES_ROOT", volumes_root.display().to_string()),
+                ("VBS_OBJECT_STORE", objects.display().to_string()),
+                ("VBS_BACKUP_DATABASE_URL", backup_db.url.clone()),
+            ],
             processes: Vec::new(),
             _databases: Vec::new(),
             _dir: None,
@@ -268,12 +285,23 @@ impl Stack {
         self.processes.iter().map(|p| format!("--- {}\n{}", p.name, tail(&p.log))).collect()
     }
 
-    /// A token granting `projects`, as `vbsctl token` would mint it.
+    /// The environment under which `vbsctl` (and `make token`) work on this stack's tokens,
+    /// volumes and backups, as they do on `make run`'s by default.
+    pub fn tool_env(&self) -> &[(&'static str, String)] {
+        &self.tool_env
+    }
+
+    /// A member's token granting `projects`, as `vbsctl token` would mint it.
     pub fn token(&self, projects: &[&str]) -> String {
+        self.token_with_role(projects, Role::Member)
+    }
+
+    /// A token granting `projects` with `role`.
+    pub fn token_with_role(&self, projects: &[&str], role: Role) -> String {
         let projects: Vec<ProjectId> =
             projects.iter().map(|p| ProjectId::parse(p).expect("project id")).collect();
         TokenKeys::from_secret(self.secret.as_bytes())
-            .and_then(|k| k.mint("e2e", &projects, Role::Member, Duration::from_secs(3600)))
+            .and_then(|k| k.mint("e2e", &projects, role, Duration::from_secs(3600)))
             .expect("minting a token")
     }
 
