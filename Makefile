@@ -96,6 +96,10 @@ test-e2e-compose: ## The end-to-end scenarios against the running compose deploy
 check-docker: ## Check docker/ without an engine: hadolint, compose config, nginx -t
 	@scripts/check-docker.sh
 
+.PHONY: fuzz
+fuzz: ## A bounded schemathesis run of openapi/vbs.json against `make run`'s gateway (scripts/fuzz.sh; CI runs it on a stack of its own)
+	@scripts/fuzz.sh
+
 .PHONY: deps-up
 deps-up: ## Start PostgreSQL and RabbitMQ on this machine if they are not running
 	@scripts/deps-up.sh

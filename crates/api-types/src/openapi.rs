@@ -1,28 +1,30 @@
 //! What every service's OpenAPI document shares: the `X-Auth-Token` security scheme, and the
-//! 401 / 403 answers of every operation that requires it (in the envelope of that operation's
-//! API), so that generated clients parse refusals instead of treating them as unexpected.
+//! answers any operation may give besides its own (refusals of the token, invalid input, a body
+//! too large or not JSON, an internal error, a dependency down), each in the envelope of that
+//! operation's API, so that generated clients and fuzzers know every status they can meet.
 
 use utoipa::{
     IntoResponses, Modify,
     openapi::{
-        ContentBuilder, OpenApi, PathItem, Ref, RefOr, ResponseBuilder,
+        Components, ContentBuilder, OpenApi, PathItem, Ref, RefOr, ResponseBuilder,
         path::Operation,
         security::{ApiKey, ApiKeyValue, SecurityScheme},
     },
 };
 
-/// Adds the token scheme and the refusals. `refusal_schema` names the component schema of the
-/// error body for an operation's path (the VBS `error` envelope or the Cinder fault).
-pub struct TokenAuth {
-    pub refusal_schema: fn(&str) -> &'static str,
+/// Adds the token scheme and the common answers to every operation (an operation's own
+/// description of a status is kept). `error_schema` names the component schema of the error
+/// body for an operation's path (the VBS `error` envelope or the Cinder fault).
+pub struct CommonAnswers {
+    pub error_schema: fn(&str) -> &'static str,
 }
 
-impl TokenAuth {
-    /// Every operation refuses in the VBS `{"error":{code,message}}` envelope.
-    pub const VBS: Self = Self { refusal_schema: |_| "ErrorEnvelope" };
+impl CommonAnswers {
+    /// Every operation answers errors in the VBS `{"error":{code,message}}` envelope.
+    pub const VBS: Self = Self { error_schema: |_| "ErrorEnvelope" };
 }
 
-impl Modify for TokenAuth {
+impl Modify for CommonAnswers {
     fn modify(&self, openapi: &mut OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
@@ -33,40 +35,46 @@ impl Modify for TokenAuth {
             ))),
         );
         for (path, item) in &mut openapi.paths.paths {
-            let schema = (self.refusal_schema)(path);
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-                &mut item.head,
-                &mut item.options,
-                &mut item.trace,
-            ];
-            for operation in operations.into_iter().flatten() {
-                if operation.security.as_ref().is_none_or(Vec::is_empty) {
-                    continue;
-                }
-                for (status, description) in [
-                    ("401", "Missing, malformed or expired token"),
-                    ("403", "The token does not cover this project"),
-                ] {
-                    operation.responses.responses.entry(status.to_owned()).or_insert_with(|| {
-                        RefOr::T(
-                            ResponseBuilder::new()
-                                .description(description)
-                                .content(
-                                    "application/json",
-                                    ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build(),
-                                )
-                                .build(),
-                        )
-                    });
+            let schema = (self.error_schema)(path);
+            for operation in operations(item).into_iter().flatten() {
+                let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                let has_input = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let has_body = operation.request_body.is_some();
+                let answers = [
+                    (has_input || has_body, "400", "Invalid path, query or body; the message names the parameter or field"),
+                    (secured, "401", "Missing, malformed or expired token"),
+                    (secured, "403", "The token does not cover this project, or its role may not do this"),
+                    (has_body, "413", "The request body is too large"),
+                    (has_body, "415", "The body's Content-Type is not JSON"),
+                    (true, "500", "Internal error (logged, never detailed)"),
+                    (true, "503", "A dependency is unavailable (the database, Keystone); try again"),
+                ];
+                for (status, description) in answers.into_iter().filter_map(|(applies, s, d)| applies.then_some((s, d)))
+                {
+                    add_answer(components, operation, status, description, schema);
                 }
             }
         }
     }
+}
+
+/// Adds `status` to `operation`'s responses, unless the operation describes that status itself:
+/// a reference to the shared response `{schema}{status}` (e.g. `ErrorEnvelope500`), an error
+/// body of `schema`, added to `components` on first use.
+pub fn add_answer(components: &mut Components, operation: &mut Operation, status: &str, description: &str, schema: &str) {
+    if operation.responses.responses.contains_key(status) {
+        return;
+    }
+    let name = format!("{schema}{status}");
+    components.responses.entry(name.clone()).or_insert_with(|| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build())
+                .build(),
+        )
+    });
+    operation.responses.responses.insert(status.to_owned(), RefOr::Ref(Ref::from_response_name(name)));
 }
 
 /// The answers every authenticated operation of the VBS (`AutoBackup`) API may give before it
@@ -209,7 +217,7 @@ impl Modify for PathAliases {
 }
 
 /// A path item's operation slots, always in the same order.
-fn operations(item: &mut PathItem) -> [&mut Option<Operation>; 8] {
+pub fn operations(item: &mut PathItem) -> [&mut Option<Operation>; 8] {
     [
         &mut item.get,
         &mut item.put,

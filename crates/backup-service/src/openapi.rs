@@ -2,7 +2,7 @@
 //! `openapi/backup-service.json`; a test fails when the committed file differs. The service
 //! serves it at `/openapi/backup-service.json` with Swagger UI at `/docs/`.
 
-use api_types::openapi::{IdConstraints, PathAliases, TokenAuth};
+use api_types::openapi::{IdConstraints, PathAliases, CommonAnswers};
 use api_types::{dto, error};
 use service_kit::openapi::Document;
 use utoipa::{OpenApi, ToSchema};
@@ -81,7 +81,7 @@ pub struct CinderFaultDoc {
         dto::SortDir,
         dto::BackupSortKey,
     )),
-    modifiers(&TOKEN_AUTH, &NATIVE_ALIASES, &JOB_ALIASES, &IdConstraints),
+    modifiers(&COMMON_ANSWERS, &NATIVE_ALIASES, &JOB_ALIASES, &IdConstraints),
     tags(
         (name = "Native backups", description = "OpenStack native (Cinder) backup API: create, show, list, update, metadata, delete, restore; admin actions, export and import"),
         (name = "Backup sharing", description = "VBS backup sharing: share a backup with other projects, list, show, count and end shares"),
@@ -92,7 +92,7 @@ pub struct CinderFaultDoc {
 )]
 pub struct ApiDoc;
 
-const TOKEN_AUTH: TokenAuth = TokenAuth { refusal_schema };
+const COMMON_ANSWERS: CommonAnswers = CommonAnswers { error_schema };
 
 /// Every native operation under each prefix the router serves it at.
 const NATIVE_ALIASES: PathAliases = PathAliases { prefixes: &NATIVE_PREFIXES, exact: &[] };
@@ -101,8 +101,8 @@ const NATIVE_ALIASES: PathAliases = PathAliases { prefixes: &NATIVE_PREFIXES, ex
 pub const JOB_PREFIXES: [&str; 2] = ["/v1/{project_id}/jobs", "/v2/{project_id}/jobs"];
 const JOB_ALIASES: PathAliases = PathAliases { prefixes: &JOB_PREFIXES, exact: &[] };
 
-/// The native (Cinder) paths refuse in the Cinder fault, the VBS ones in the `error` envelope.
-fn refusal_schema(path: &str) -> &'static str {
+/// The native (Cinder) paths answer errors in the Cinder fault, the VBS ones in the `error` envelope.
+pub fn error_schema(path: &str) -> &'static str {
     if path.contains("/backups") || path.contains("/volumes") { "CinderFault" } else { "ErrorEnvelope" }
 }
 

@@ -2,7 +2,7 @@
 //! `openapi/policy-service.json`; a test fails when the committed file differs. The service
 //! serves it at `/openapi/policy-service.json` with Swagger UI at `/docs/`.
 
-use api_types::openapi::{IdConstraints, PathAliases, TokenAuth};
+use api_types::openapi::{IdConstraints, PathAliases, CommonAnswers};
 use api_types::{dto, error};
 use service_kit::openapi::Document;
 use utoipa::OpenApi;
@@ -35,7 +35,7 @@ use crate::routes::{policies, resources, tags, versions};
         tags::query::query_policies_by_tags,
     ),
     components(schemas(error::ErrorEnvelope, error::ErrorBody, dto::TagInput, dto::TagFilter, dto::MatchInput)),
-    modifiers(&TOKEN_AUTH, &VERSION_ALIASES, &IdConstraints),
+    modifiers(&COMMON_ANSWERS, &VERSION_ALIASES, &IdConstraints),
     tags(
         (name = "Backup policies", description = "Create, modify, list, delete and execute policies"),
         (name = "Backup policy resources", description = "The volumes a policy backs up"),
@@ -45,7 +45,7 @@ use crate::routes::{policies, resources, tags, versions};
 )]
 pub struct ApiDoc;
 
-const TOKEN_AUTH: TokenAuth = TokenAuth::VBS;
+const COMMON_ANSWERS: CommonAnswers = CommonAnswers::VBS;
 
 /// The version documents are also served with a trailing slash (`routes::configure`).
 const VERSION_ALIASES: PathAliases =

@@ -2,7 +2,7 @@
 //! `openapi/task-scheduler.json`; a test fails when the committed file differs. The service
 //! serves it at `/openapi/task-scheduler.json` with Swagger UI at `/docs/`.
 
-use api_types::openapi::{IdConstraints, TokenAuth};
+use api_types::openapi::{IdConstraints, CommonAnswers};
 use api_types::{dto, error};
 use service_kit::openapi::Document;
 use utoipa::OpenApi;
@@ -18,12 +18,12 @@ use crate::routes::tasks;
     ),
     paths(tasks::list::list_tasks),
     components(schemas(error::ErrorEnvelope, error::ErrorBody, dto::SortDir, dto::SortKey)),
-    modifiers(&TOKEN_AUTH, &IdConstraints),
+    modifiers(&COMMON_ANSWERS, &IdConstraints),
     tags((name = "Backup tasks", description = "The tasks a policy's schedule (or an execute request) created"))
 )]
 pub struct ApiDoc;
 
-const TOKEN_AUTH: TokenAuth = TokenAuth::VBS;
+const COMMON_ANSWERS: CommonAnswers = CommonAnswers::VBS;
 
 pub const DOCUMENT_PATH: &str = "/openapi/task-scheduler.json";
 

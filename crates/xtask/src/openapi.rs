@@ -64,7 +64,29 @@ fn gateway_document() -> anyhow::Result<openapi::OpenApi> {
             .into(),
     );
     merged.servers = Some(vec![Server::new("http://127.0.0.1:8080")]);
+    add_gateway_answers(&mut merged);
     Ok(merged)
+}
+
+/// What the gateway itself may answer to any operation, before a service sees the request
+/// (`docker/gateway/nginx.conf`, in the envelope of the path's API): a body over its 1 MiB
+/// limit, a URI or headers over its buffers. (Its 503 for a service that is down is every
+/// operation's 503 already; its 400 for an unparsable request line and 405 for a method it
+/// refuses belong to no operation.)
+fn add_gateway_answers(doc: &mut openapi::OpenApi) {
+    let components = doc.components.get_or_insert_with(Default::default);
+    for (path, item) in &mut doc.paths.paths {
+        let schema = backup_service::openapi::error_schema(path);
+        for operation in api_types::openapi::operations(item).into_iter().flatten() {
+            for (status, description) in [
+                ("413", "The request body is too large (the gateway's limit is 1 MiB)"),
+                ("414", "The request URI is too long for the gateway"),
+                ("431", "The request headers are too large for the gateway"),
+            ] {
+                api_types::openapi::add_answer(components, operation, status, description, schema);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -90,9 +112,17 @@ mod tests {
     fn every_service_path_is_in_the_gateway_document() {
         let merged = gateway_document().unwrap();
         for service in SERVICES {
-            for (path, item) in service_document(service).paths.paths {
+            // The service's description, plus what the gateway itself may answer.
+            let mut doc = service_document(service);
+            add_gateway_answers(&mut doc);
+            for (path, item) in doc.paths.paths {
                 let got = merged.paths.paths.get(&path).unwrap_or_else(|| panic!("{path} missing"));
                 assert!(got == &item, "{path} differs from the service's description");
+                for operation in [&got.get, &got.put, &got.post, &got.delete].into_iter().flatten() {
+                    for status in ["414", "431", "500", "503"] {
+                        assert!(operation.responses.responses.contains_key(status), "{path}: no {status}");
+                    }
+                }
             }
         }
         assert!(merged.paths.paths.contains_key("/v2/{project_id}/backuppolicy/{policy_id}/backuptasks"));
