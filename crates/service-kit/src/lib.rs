@@ -21,7 +21,7 @@ pub mod process;
 pub mod telemetry;
 /// Test support, only in test builds: `service-kit = { …, features = ["testing"] }` as a
 /// dev-dependency.
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 #[doc(hidden)]

@@ -6,8 +6,10 @@
 //! rows (claimed with `FOR UPDATE SKIP LOCKED`, so several replicas can relay at once), publishes
 //! them in order with publisher confirms, and deletes them once the broker confirmed; on failure
 //! it releases the lease at once. No transaction or connection is held while talking to the
-//! broker. A relay that dies mid-batch leaves a lease that expires, and the rows go out again:
-//! consumers are idempotent on the message id, so a duplicate is harmless.
+//! broker. The lease is short ([`LEASE`]) and renewed while the relay publishes, so it lasts as
+//! long as the relay lives: the batch of a relay that died goes out again from another replica
+//! (or the restarted process) within seconds. Consumers are idempotent on the message id, so a
+//! duplicate is harmless.
 
 use std::{sync::Arc, time::Duration};
 
@@ -143,7 +145,7 @@ impl Relay {
                 traceparent: r.traceparent,
             })
             .collect();
-        match self.broker.publish_confirmed(&messages).await {
+        match self.publish_renewing(&messages, &ids).await {
             Ok(()) => {
                 let n = ids.len();
                 db::run(&self.pool, move |conn| -> Result<usize, DbError> {
@@ -165,10 +167,38 @@ impl Relay {
             }
         }
     }
+
+    /// Publishes `messages`, renewing the lease on their rows every [`RENEW`] while the broker
+    /// has not confirmed them (a slow broker never hands a live relay's batch to another).
+    async fn publish_renewing(&self, messages: &[Outgoing], ids: &[i64]) -> anyhow::Result<()> {
+        let publish = self.broker.publish_confirmed(messages);
+        tokio::pin!(publish);
+        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + RENEW, RENEW);
+        loop {
+            tokio::select! {
+                result = &mut publish => return result,
+                _ = renew.tick() => {
+                    let ids = ids.to_vec();
+                    if let Err(e) = db::run(&self.pool, move |conn| renew_lease(conn, &ids, LEASE)).await {
+                        tracing::warn!(error = %format!("{e:#}"), "outbox relay could not renew its lease");
+                    }
+                }
+            }
+        }
+    }
 }
 
-/// How long a relay may take to publish a batch before another relay may take it over.
-const LEASE: chrono::Duration = chrono::Duration::seconds(60);
+/// How long a claim lasts unless its relay renews it: the longest the batch of a relay that
+/// died waits before another relay takes it (plus that relay's poll interval).
+pub const LEASE: chrono::Duration = chrono::Duration::seconds(5);
+/// How often a publishing relay renews its lease: well within [`LEASE`].
+const RENEW: Duration = Duration::from_millis(1500);
+
+/// Extends the lease on rows this relay claimed.
+fn renew_lease(conn: &mut PgConnection, ids: &[i64], lease: chrono::Duration) -> Result<usize, DbError> {
+    let until = Utc::now().naive_utc() + lease;
+    Ok(diesel::update(outbox::table.filter(outbox::id.eq_any(ids))).set(outbox::claimed_until.eq(Some(until))).execute(conn)?)
+}
 
 /// Leases the oldest rows no other relay holds. The row locks (PostgreSQL-specific `SKIP
 /// LOCKED`) last only for this short transaction; the lease keeps other relays away after it.
@@ -192,4 +222,61 @@ fn claim(conn: &mut PgConnection, batch: i64, lease: chrono::Duration) -> Result
             .select(OutboxRow::as_select())
             .load(conn)
     })?)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use diesel::connection::SimpleConnection;
+
+    use super::*;
+    use crate::testing::{TestDatabase, database_url};
+
+    fn outbox_with_rows(n: usize) -> (TestDatabase, PgConnection) {
+        let db = TestDatabase::create(&database_url(), "vbs_kit_outbox").unwrap();
+        let mut conn = PgConnection::establish(&db.url).unwrap();
+        conn.batch_execute(include_str!("../migrations/00000000000100_outbox/up.sql")).unwrap();
+        for i in 0..n {
+            diesel::insert_into(outbox::table)
+                .values(NewOutboxRow {
+                    message_id: format!("m{i}"),
+                    routing_key: "test.message",
+                    body: "{}".into(),
+                    traceparent: None,
+                    created_at: Utc::now().naive_utc(),
+                })
+                .execute(&mut conn)
+                .unwrap();
+        }
+        (db, conn)
+    }
+
+    /// A claim keeps other relays away while its relay renews it, and lapses soon after the
+    /// relay stops (dies): then another relay takes the same rows.
+    #[test]
+    fn a_claim_lasts_as_long_as_its_relay_renews_it() {
+        let (_db, mut conn) = outbox_with_rows(3);
+        let lease = chrono::Duration::milliseconds(800);
+        let first = claim(&mut conn, 10, lease).unwrap();
+        let ids: Vec<i64> = first.iter().map(|r| r.id).collect();
+        assert_eq!(ids.len(), 3);
+        assert!(claim(&mut conn, 10, lease).unwrap().is_empty(), "the rows are claimed");
+
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(400));
+            assert_eq!(renew_lease(&mut conn, &ids, lease).unwrap(), 3);
+            assert!(claim(&mut conn, 10, lease).unwrap().is_empty(), "a renewed claim holds past its first lease");
+        }
+
+        std::thread::sleep(Duration::from_millis(1000));
+        let taken_over: Vec<i64> = claim(&mut conn, 10, lease).unwrap().iter().map(|r| r.id).collect();
+        assert_eq!(taken_over, ids, "a claim no longer renewed lapses and the rows are claimed again");
+    }
+
+    #[test]
+    fn the_lease_lets_a_dead_relays_batch_go_out_within_seconds() {
+        assert!(LEASE <= chrono::Duration::seconds(5));
+        assert!(RENEW * 3 <= LEASE.to_std().unwrap(), "a live relay renews several times per lease");
+    }
 }
