@@ -11,6 +11,9 @@
 #                          which may call every operation)
 #   VBS_FUZZ_MAX_EXAMPLES  generated cases per operation and phase (default 30)
 #   VBS_FUZZ_SEED          the random seed (default 1: CI runs are reproducible)
+#   VBS_FUZZ_PATH_IDS      path parameters to hold fixed, `name=value,…` (e.g. `backup_id=…,
+#                          policy_id=…`): ids of resources that exist, so that the requests reach
+#                          what the handlers do with them (default: none, every id generated)
 #   VBS_FUZZ_REPORT        a directory for the JUnit and NDJSON reports (default: none)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,12 +33,22 @@ fi
 url=${VBS_FUZZ_URL:-http://127.0.0.1:8080}
 export VBS_FUZZ_PROJECT=${VBS_FUZZ_PROJECT:-fuzz-project}
 token=${VBS_FUZZ_TOKEN:-$(make -s token PROJECT="$VBS_FUZZ_PROJECT" ROLE=admin)}
+config=tests/fuzz/schemathesis.toml
+if [ -n "${VBS_FUZZ_PATH_IDS:-}" ]; then
+    config=$(mktemp --suffix=.toml)
+    trap 'rm -f "$config"' EXIT
+    cp tests/fuzz/schemathesis.toml "$config"
+    IFS=, read -ra pairs <<< "$VBS_FUZZ_PATH_IDS"
+    for pair in "${pairs[@]}"; do
+        printf '"path.%s" = "%s"\n' "${pair%%=*}" "${pair#*=}" >> "$config"
+    done
+fi
 report=()
 if [ -n "${VBS_FUZZ_REPORT:-}" ]; then
     report=(--report junit,ndjson --report-dir "$VBS_FUZZ_REPORT")
 fi
 
-exec "$venv/bin/st" --no-color --config-file tests/fuzz/schemathesis.toml run openapi/vbs.json \
+"$venv/bin/st" --no-color --config-file "$config" run openapi/vbs.json \
     --url "$url" \
     --header "X-Auth-Token: $token" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \

@@ -291,6 +291,21 @@ impl Stack {
         &self.tool_env
     }
 
+    /// Every line any process logged at ERROR level, for failure messages (the tails of
+    /// `logs` may have scrolled past them).
+    pub fn errors(&self) -> String {
+        self.processes
+            .iter()
+            .flat_map(|p| {
+                let text = fs::read_to_string(&p.log).unwrap_or_default();
+                text.lines()
+                    .filter(|l| l.contains("ERROR"))
+                    .map(|l| format!("{}: {l}\n", p.name))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// A member's token granting `projects`, as `vbsctl token` would mint it.
     pub fn token(&self, projects: &[&str]) -> String {
         self.token_with_role(projects, Role::Member)
