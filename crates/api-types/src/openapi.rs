@@ -41,7 +41,11 @@ impl Modify for CommonAnswers {
                 let has_input = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
                 let has_body = operation.request_body.is_some();
                 let answers = [
-                    (has_input || has_body, "400", "Invalid path, query or body; the message names the parameter or field"),
+                    (
+                        has_input || has_body,
+                        "400",
+                        "Invalid path, query or body; the message names the parameter or field",
+                    ),
                     (secured, "401", "Missing, malformed or expired token"),
                     (secured, "403", "The token does not cover this project, or its role may not do this"),
                     (has_body, "413", "The request body is too large"),
@@ -49,7 +53,8 @@ impl Modify for CommonAnswers {
                     (true, "500", "Internal error (logged, never detailed)"),
                     (true, "503", "A dependency is unavailable (the database, Keystone); try again"),
                 ];
-                for (status, description) in answers.into_iter().filter_map(|(applies, s, d)| applies.then_some((s, d)))
+                for (status, description) in
+                    answers.into_iter().filter_map(|(applies, s, d)| applies.then_some((s, d)))
                 {
                     add_answer(components, operation, status, description, schema);
                 }
@@ -61,7 +66,13 @@ impl Modify for CommonAnswers {
 /// Adds `status` to `operation`'s responses, unless the operation describes that status itself:
 /// a reference to the shared response `{schema}{status}` (e.g. `ErrorEnvelope500`), an error
 /// body of `schema`, added to `components` on first use.
-pub fn add_answer(components: &mut Components, operation: &mut Operation, status: &str, description: &str, schema: &str) {
+pub fn add_answer(
+    components: &mut Components,
+    operation: &mut Operation,
+    status: &str,
+    description: &str,
+    schema: &str,
+) {
     if operation.responses.responses.contains_key(status) {
         return;
     }
@@ -70,7 +81,10 @@ pub fn add_answer(components: &mut Components, operation: &mut Operation, status
         RefOr::T(
             ResponseBuilder::new()
                 .description(description)
-                .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build())
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build(),
+                )
                 .build(),
         )
     });

@@ -60,6 +60,52 @@ impl EngineError {
     pub(crate) fn io(path: &std::path::Path, source: io::Error) -> Self {
         Self::Io { path: path.display().to_string(), source }
     }
+
+    /// Whether a full disk or an exhausted quota (`ENOSPC`, `EDQUOT`) caused this error, anywhere
+    /// in its chain of sources: the object store's directory, or the volume being written.
+    pub fn is_storage_full(&self) -> bool {
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = next {
+            if let Some(io) = e.downcast_ref::<io::Error>()
+                && matches!(io.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
+            {
+                return true;
+            }
+            next = e.source();
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_error(source: io::Error) -> EngineError {
+        EngineError::Store(object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: Box::new(source),
+        })
+    }
+
+    #[test]
+    fn a_full_disk_is_recognised_through_the_store_and_io_errors() {
+        const ENOSPC: i32 = 28;
+        const EDQUOT: i32 = 122;
+        assert!(store_error(io::Error::from_raw_os_error(ENOSPC)).is_storage_full());
+        assert!(store_error(io::Error::from_raw_os_error(EDQUOT)).is_storage_full());
+        let nested = io::Error::other(store_error(io::Error::from_raw_os_error(ENOSPC)));
+        assert!(store_error(nested).is_storage_full(), "wrapped twice");
+        let target = EngineError::io(std::path::Path::new("/v/disk"), io::Error::from_raw_os_error(ENOSPC));
+        assert!(target.is_storage_full());
+
+        assert!(!store_error(io::Error::from(io::ErrorKind::PermissionDenied)).is_storage_full());
+        assert!(!EngineError::corrupt("pack", "bad").is_storage_full());
+        assert!(
+            !EngineError::Store(object_store::Error::NotFound { path: "p".into(), source: "gone".into() })
+                .is_storage_full()
+        );
+    }
 }
 
 /// Shorthand used throughout the crate.

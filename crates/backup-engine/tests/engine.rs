@@ -589,3 +589,53 @@ async fn works_on_in_memory_store() {
     e.gc(P, &gc_now()).await.unwrap();
     assert_restores(&env, &e, P, "m2", &img).await;
 }
+
+/// A store on a really full filesystem (a 1 MiB tmpfs): the backup fails with an error the
+/// service can tell apart (`is_storage_full`), and once space is freed the next backup succeeds.
+/// Mounting needs root, as on the CI machine; elsewhere the test says so and stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_store_is_reported_as_full_and_works_again_once_space_is_freed() {
+    if !nix_is_root() {
+        eprintln!("not root: cannot mount a small tmpfs, a_full_store… checks nothing here");
+        return;
+    }
+    let env = Env::new();
+    let mount = env.path("small-store");
+    std::fs::create_dir_all(&mount).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mount)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mount a 1 MiB tmpfs at {}", mount.display());
+    let unmount = Unmount(mount.clone());
+
+    let store = Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&mount).unwrap());
+    let e = Engine::new(store, test_config()).unwrap();
+    // 4 MiB of incompressible data cannot fit into 1 MiB.
+    let mut big = vec![0u8; 4 * 1024 * 1024];
+    Rng::new(5).fill(&mut big);
+    let src = env.image("big", &big);
+    let err = backup(&e, P, "too-big", &src, None).await.unwrap_err();
+    assert!(err.is_storage_full(), "{err:?}");
+
+    // What the failed backup wrote is no one's: collecting it frees the space.
+    e.gc(P, &gc_now()).await.unwrap();
+    let small = make_image(256 * 1024, 6);
+    let src = env.image("small", &small);
+    backup(&e, P, "fits", &src, None).await.unwrap();
+    assert_restores(&env, &e, P, "fits", &small).await;
+    drop(unmount);
+}
+
+fn nix_is_root() -> bool {
+    std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}

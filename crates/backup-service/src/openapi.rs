@@ -2,7 +2,7 @@
 //! `openapi/backup-service.json`; a test fails when the committed file differs. The service
 //! serves it at `/openapi/backup-service.json` with Swagger UI at `/docs/`.
 
-use api_types::openapi::{IdConstraints, PathAliases, CommonAnswers};
+use api_types::openapi::{CommonAnswers, IdConstraints, PathAliases};
 use api_types::{dto, error};
 use service_kit::openapi::Document;
 use utoipa::{OpenApi, ToSchema};

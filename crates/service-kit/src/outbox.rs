@@ -197,7 +197,9 @@ const RENEW: Duration = Duration::from_millis(1500);
 /// Extends the lease on rows this relay claimed.
 fn renew_lease(conn: &mut PgConnection, ids: &[i64], lease: chrono::Duration) -> Result<usize, DbError> {
     let until = Utc::now().naive_utc() + lease;
-    Ok(diesel::update(outbox::table.filter(outbox::id.eq_any(ids))).set(outbox::claimed_until.eq(Some(until))).execute(conn)?)
+    Ok(diesel::update(outbox::table.filter(outbox::id.eq_any(ids)))
+        .set(outbox::claimed_until.eq(Some(until)))
+        .execute(conn)?)
 }
 
 /// Leases the oldest rows no other relay holds. The row locks (PostgreSQL-specific `SKIP
@@ -266,7 +268,10 @@ mod tests {
         for _ in 0..3 {
             std::thread::sleep(Duration::from_millis(400));
             assert_eq!(renew_lease(&mut conn, &ids, lease).unwrap(), 3);
-            assert!(claim(&mut conn, 10, lease).unwrap().is_empty(), "a renewed claim holds past its first lease");
+            assert!(
+                claim(&mut conn, 10, lease).unwrap().is_empty(),
+                "a renewed claim holds past its first lease"
+            );
         }
 
         std::thread::sleep(Duration::from_millis(1000));

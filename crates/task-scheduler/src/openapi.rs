@@ -2,7 +2,7 @@
 //! `openapi/task-scheduler.json`; a test fails when the committed file differs. The service
 //! serves it at `/openapi/task-scheduler.json` with Swagger UI at `/docs/`.
 
-use api_types::openapi::{IdConstraints, CommonAnswers};
+use api_types::openapi::{CommonAnswers, IdConstraints};
 use api_types::{dto, error};
 use service_kit::openapi::Document;
 use utoipa::OpenApi;

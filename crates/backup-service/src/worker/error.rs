@@ -43,6 +43,10 @@ impl Failure {
     /// says what a local I/O error was doing); the details go to the log.
     pub fn engine(e: EngineError, code: &'static str, io_means: &str) -> Self {
         tracing::error!(error = %e, "engine operation failed");
+        if e.is_storage_full() {
+            let which = if matches!(e, EngineError::Store(_)) { "the object store" } else { "the volume" };
+            return Self::new(code, format!("{which} is full (no space left): free space and try again"));
+        }
         match e {
             EngineError::TargetTooSmall { target, volume } => Self::new(
                 vb::RESTORE_TOO_SMALL,
@@ -107,5 +111,32 @@ impl From<BackupError> for WorkerError {
 impl From<WorkerError> for ApplyError {
     fn from(e: WorkerError) -> Self {
         Self::Transient(anyhow::Error::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_store_or_volume_is_told_as_such() {
+        let enospc = || std::io::Error::from_raw_os_error(28);
+        let store = EngineError::Store(object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: Box::new(enospc()),
+        });
+        let failure = Failure::engine(store, vb::CREATE_FAILED, "reading the volume failed");
+        assert_eq!(failure.code, vb::CREATE_FAILED);
+        assert_eq!(failure.message, "the object store is full (no space left): free space and try again");
+
+        let target = EngineError::Io { path: "/volumes/p/v/disk".into(), source: enospc() };
+        let failure = Failure::engine(target, vb::RESTORE_FAILED, "writing the volume failed");
+        assert_eq!(failure.message, "the volume is full (no space left): free space and try again");
+
+        let other = EngineError::Store(object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: Box::new(std::io::Error::from(std::io::ErrorKind::PermissionDenied)),
+        });
+        assert_eq!(Failure::engine(other, vb::CREATE_FAILED, "x").message, "the object store failed");
     }
 }
