@@ -77,6 +77,9 @@ impl EngineError {
     }
 }
 
+/// Shorthand used throughout the crate.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +110,3 @@ mod tests {
         );
     }
 }
-
-/// Shorthand used throughout the crate.
-pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -79,16 +79,21 @@ async fn seed(stack: &Stack, project: &str) -> String {
         .await;
     assert_eq!(status, 200, "{body}");
 
-    let (status, body) = api.post("/v2/{p}/backups", &json!({"backup": {"volume_id": volume, "name": "fuzz"}})).await;
+    let (status, body) =
+        api.post("/v2/{p}/backups", &json!({"backup": {"volume_id": volume, "name": "fuzz"}})).await;
     assert_eq!(status, 202, "{body}");
     let backup = body["backup"]["id"].as_str().unwrap().to_owned();
     wait_available(&api, &backup).await;
     let (status, body) = api
-        .post("/v2/{p}/os-vendor-backup-sharing", &json!({"shared": {"backup_id": backup, "to_project_ids": ["fuzz-other"]}}))
+        .post(
+            "/v2/{p}/os-vendor-backup-sharing",
+            &json!({"shared": {"backup_id": backup, "to_project_ids": ["fuzz-other"]}}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let share = body["shared"][0]["id"].as_str().unwrap().to_owned();
-    let (status, body) = api.post("/v2/{p}/cloudbackups", &json!({"backup": {"volume_id": volume, "name": "fuzz-job"}})).await;
+    let (status, body) =
+        api.post("/v2/{p}/cloudbackups", &json!({"backup": {"volume_id": volume, "name": "fuzz-job"}})).await;
     assert_eq!(status, 200, "{body}");
     let job = body["job_id"].as_str().unwrap().to_owned();
     format!("policy_id={policy},volume_id={volume},backup_id={backup},share_id={share},job_id={job}")

@@ -108,7 +108,8 @@ async fn the_readme_walk_throughs_run_as_written() {
     let mut script = PRELUDE.to_owned();
     for (heading, block) in &blocks {
         script.push_str(&format!("\n# --- {heading}\n"));
-        script.push_str(&block.replace(MAKE_RUN_GATEWAY, &stack.base_url).replace(MAKE_RUN_VOLUMES, &volumes));
+        script
+            .push_str(&block.replace(MAKE_RUN_GATEWAY, &stack.base_url).replace(MAKE_RUN_VOLUMES, &volumes));
     }
 
     let tools = TempDir::new("vbs-readme").unwrap();
@@ -117,7 +118,8 @@ async fn the_readme_walk_throughs_run_as_written() {
     let sha256sum = tools.path().join("bin/sha256sum");
     fs::write(&sha256sum, SHA256SUM).unwrap();
     fs::set_permissions(&sha256sum, fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", tools.path().join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let path =
+        format!("{}:{}", tools.path().join("bin").display(), std::env::var("PATH").unwrap_or_default());
 
     let started = Instant::now();
     let mut cmd = Command::new("timeout");
