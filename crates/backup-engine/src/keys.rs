@@ -51,6 +51,11 @@ impl ProjectKeys {
         self.key("packs")
     }
 
+    /// Where the packs of one writer (`PackId::owner`) are.
+    pub(crate) fn owner_packs_prefix(&self, owner: u64) -> Path {
+        self.key(&format!("packs/{owner:016x}"))
+    }
+
     pub(crate) fn pack(&self, id: PackId) -> Path {
         self.key(&format!("packs/{:016x}/{:016x}.pack", id.owner, id.seq))
     }

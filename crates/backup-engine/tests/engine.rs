@@ -393,26 +393,24 @@ async fn crashed_backup_leaves_no_manifest_and_gc_reclaims_its_packs() {
     rng.fill(&mut img2[..len / 2]);
     write_file(&src, &img2);
 
-    // 1. A failed backup (error path): some packs written, no manifest, marker removed.
+    // 1. A failed backup (error path): some packs written, then the store fails. No manifest,
+    // marker removed, and the packs it wrote are deleted at once (not after GC's grace).
     ts.pack_puts.store(0, Ordering::SeqCst);
     ts.fail_packs_after.store(3, Ordering::SeqCst);
     let err = backup(&e, P, "crash", &src, Some("good")).await;
     assert!(matches!(err, Err(EngineError::Store(_))), "{err:?}");
+    assert!(ts.pack_puts.load(Ordering::SeqCst) >= 3, "packs were written before the failure");
     assert!(matches!(e.backup_info(P, "crash").await, Err(EngineError::BackupNotFound(_))));
-    let u = e.usage(P).await.unwrap();
-    assert!(u.packs > good_packs, "partial packs exist");
     assert!(env.files_under(&format!("vbs/projects/{P}/pending")).is_empty());
-    let r = e.gc(P, &GcOptions::default()).await.unwrap();
-    assert_eq!(r.packs_deleted, 0, "within the grace period");
+    assert_eq!(e.usage(P).await.unwrap().packs, good_packs, "the failed attempt's packs are gone");
     let r = e.gc(P, &gc_now()).await.unwrap();
-    assert_eq!(r.packs_deleted, u.packs - good_packs);
-    assert_eq!(e.usage(P).await.unwrap().packs, good_packs);
+    assert_eq!(r.packs_deleted, 0, "nothing left for GC");
 
     // 2. A process that dies outright leaves its marker: GC keeps the packs until it expires.
     ts.pack_puts.store(0, Ordering::SeqCst);
-    ts.keep_markers.store(true, Ordering::SeqCst);
+    ts.dies_before_cleanup.store(true, Ordering::SeqCst);
     assert!(backup(&e, P, "crash", &src, Some("good")).await.is_err());
-    ts.keep_markers.store(false, Ordering::SeqCst);
+    ts.dies_before_cleanup.store(false, Ordering::SeqCst);
     assert_eq!(env.files_under(&format!("vbs/projects/{P}/pending")).len(), 1);
     let partial = e.usage(P).await.unwrap().packs - good_packs;
     assert!(partial > 0);
@@ -426,9 +424,9 @@ async fn crashed_backup_leaves_no_manifest_and_gc_reclaims_its_packs() {
     // 2b. The service knows the attempt is dead (its job lease expired) and says so: the next
     // GC reclaims the packs without waiting for the marker's TTL.
     ts.pack_puts.store(0, Ordering::SeqCst);
-    ts.keep_markers.store(true, Ordering::SeqCst);
+    ts.dies_before_cleanup.store(true, Ordering::SeqCst);
     assert!(backup(&e, P, "crash", &src, Some("good")).await.is_err());
-    ts.keep_markers.store(false, Ordering::SeqCst);
+    ts.dies_before_cleanup.store(false, Ordering::SeqCst);
     let partial = e.usage(P).await.unwrap().packs - good_packs;
     assert!(partial > 0);
     e.abandon_backup(P, "crash").await.unwrap();
@@ -619,8 +617,7 @@ async fn a_full_store_is_reported_as_full_and_works_again_once_space_is_freed() 
     let err = backup(&e, P, "too-big", &src, None).await.unwrap_err();
     assert!(err.is_storage_full(), "{err:?}");
 
-    // What the failed backup wrote is no one's: collecting it frees the space.
-    e.gc(P, &gc_now()).await.unwrap();
+    // What the failed backup wrote was deleted with it: the next backup fits at once.
     let small = make_image(256 * 1024, 6);
     let src = env.image("small", &small);
     backup(&e, P, "fits", &src, None).await.unwrap();

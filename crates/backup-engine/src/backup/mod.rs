@@ -27,8 +27,8 @@ use std::io::{Seek, SeekFrom};
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
-use object_store::ObjectStore;
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::sync::mpsc;
 
 use self::process::spawn_workers;
@@ -38,7 +38,7 @@ use crate::error::{EngineError, Result};
 use crate::format::{ManifestEncoder, ManifestFooter, ManifestHeader};
 use crate::keys::{ProjectKeys, nonce, validate_id};
 use crate::storeio::{
-    ManifestReader, ManifestSink, PendingMarker, delete_quiet, manifest_summary, now_unix, put_json,
+    ManifestReader, ManifestSink, PendingMarker, delete_quiet, list_all, manifest_summary, now_unix, put_json,
 };
 use crate::types::{BackupRequest, BackupStats, EngineConfig, Progress};
 
@@ -86,10 +86,37 @@ pub(crate) async fn run_backup(
     };
     attempt.progress.start(volume_len);
     let outcome = attempt.write(&manifest_path, file, parent_reader).await;
+    if outcome.is_err() {
+        reclaim_failed_attempt(store, &keys, owner, &manifest_path).await;
+    }
     // Committed or failed, this attempt no longer needs protection: a committed manifest now
-    // references its packs, and a failed attempt's packs are garbage for GC after the grace.
+    // references its packs, and a failed attempt's packs are gone (or garbage for GC).
     let _ = delete_quiet(store, &marker_path).await;
     outcome
+}
+
+/// Deletes the packs a failed attempt wrote, at once rather than after GC's grace period, so
+/// that the space is there for the next backup (a backup that failed on a full store would
+/// otherwise keep it full). They are no one else's: every attempt writes its packs under its
+/// own owner tag, and only its own manifest — which was not committed — could reference them.
+/// Best effort: if the manifest exists after all, or the store cannot be read, nothing is
+/// deleted and GC decides later.
+async fn reclaim_failed_attempt(
+    store: &Arc<dyn ObjectStore>,
+    keys: &ProjectKeys,
+    owner: u64,
+    manifest: &Path,
+) {
+    match store.head(manifest).await {
+        Err(object_store::Error::NotFound { .. }) => {}
+        _ => return,
+    }
+    let Ok(packs) = list_all(store, &keys.owner_packs_prefix(owner)).await else { return };
+    for pack in packs {
+        if delete_quiet(store, &pack.location).await.is_err() {
+            return;
+        }
+    }
 }
 
 fn validate_ids(req: &BackupRequest<'_>) -> Result<()> {

@@ -174,8 +174,9 @@ fn walk(p: &Path, out: &mut Vec<(PathBuf, u64)>) {
     }
 }
 
-/// Wraps a store: can fail pack uploads after N, fail deletes of pending markers (a process
-/// that dies leaves its marker behind), and hold the N-th pack upload until released.
+/// Wraps a store: can fail pack uploads after N, fail deletes of pending markers and packs (a
+/// process that dies cleans nothing up: its marker and packs stay), and hold the N-th pack
+/// upload until released.
 #[derive(Debug)]
 pub struct TestStore {
     pub inner: Arc<dyn ObjectStore>,
@@ -184,7 +185,7 @@ pub struct TestStore {
     /// one finished).
     pub pack_puts_done: AtomicUsize,
     pub fail_packs_after: AtomicUsize,
-    pub keep_markers: AtomicBool,
+    pub dies_before_cleanup: AtomicBool,
     pub hold_pack: AtomicUsize,
     pub held: tokio::sync::Notify,
     pub release: tokio::sync::Semaphore,
@@ -206,7 +207,7 @@ impl TestStore {
             pack_puts: AtomicUsize::new(0),
             pack_puts_done: AtomicUsize::new(0),
             fail_packs_after: AtomicUsize::new(usize::MAX),
-            keep_markers: AtomicBool::new(false),
+            dies_before_cleanup: AtomicBool::new(false),
             hold_pack: AtomicUsize::new(usize::MAX),
             held: tokio::sync::Notify::new(),
             release: tokio::sync::Semaphore::new(0),
@@ -277,7 +278,7 @@ impl ObjectStore for TestStore {
         &self,
         locations: BoxStream<'static, object_store::Result<OsPath>>,
     ) -> BoxStream<'static, object_store::Result<OsPath>> {
-        if self.keep_markers.load(Ordering::SeqCst) {
+        if self.dies_before_cleanup.load(Ordering::SeqCst) {
             use futures_util::StreamExt;
             let inner = self.inner.clone();
             return locations
@@ -285,7 +286,7 @@ impl ObjectStore for TestStore {
                     let inner = inner.clone();
                     async move {
                         let l = l?;
-                        if l.as_ref().contains("/pending/") {
+                        if l.as_ref().contains("/pending/") || l.as_ref().contains("/packs/") {
                             return Err(injected(&l));
                         }
                         use object_store::ObjectStoreExt;
