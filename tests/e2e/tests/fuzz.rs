@@ -42,7 +42,7 @@ async fn fuzz(stack: &Stack, project: &str, what: &str, path_ids: Option<&str>) 
         .env("VBS_FUZZ_PATH_IDS", path_ids.unwrap_or_default());
     let started = Instant::now();
     let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
-    println!(
+    eprintln!(
         "=== schemathesis, {what} ({}): {:.0} s, exit {:?}\n{}\n{}",
         path_ids.unwrap_or("-"),
         started.elapsed().as_secs_f64(),

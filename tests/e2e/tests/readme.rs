@@ -133,7 +133,7 @@ async fn the_readme_walk_throughs_run_as_written() {
     let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    println!(
+    eprintln!(
         "{} shell blocks ({} lines) ran in {:.1} s, exit {:?}\n--- stdout\n{stdout}\n--- stderr (the commands)\n{stderr}",
         blocks.len(),
         script.lines().count(),
