@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use service_kit::db::{DbId, DbProjectId};
 
-use super::schema::jobs;
+use super::schema::{backups, jobs};
 use crate::domain::{JobStatus, JobType};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -130,6 +130,21 @@ pub fn on_volume(
         .select(JobRow::as_select())
         .first(conn)
         .optional()
+}
+
+/// The job, locked for a worker to record what happened to it — after its backup's row. Every
+/// transaction that locks a backup and its jobs takes the backup first (the API's delete,
+/// force delete and restore lock the backup, then its jobs); a worker locking the job first
+/// and then updating or deleting the backup could wait on the API in a cycle (a deadlock,
+/// which PostgreSQL breaks by failing one of them).
+pub fn find_for_update_after_backup(conn: &mut PgConnection, id: ResourceId) -> QueryResult<Option<JobRow>> {
+    let Some(backup_id) =
+        jobs::table.find(DbId(id)).select(jobs::backup_id).first::<DbId>(conn).optional()?
+    else {
+        return Ok(None);
+    };
+    backups::table.find(backup_id).select(backups::id).for_update().first::<DbId>(conn).optional()?;
+    find_for_update(conn, id)
 }
 
 /// The jobs of a backup that have not ended (INIT or RUNNING), locked.

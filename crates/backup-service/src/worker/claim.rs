@@ -36,7 +36,7 @@ pub fn claim(
     lease: ResourceId,
     max_attempts: i32,
 ) -> Result<Claim, WorkerError> {
-    let Some(mut job) = jobs::find_for_update(conn, job_id)? else {
+    let Some(mut job) = jobs::find_for_update_after_backup(conn, job_id)? else {
         return Ok(Claim::Skip("no such job"));
     };
     if *job.project_id != *project {

@@ -95,7 +95,7 @@ fn record(
     lease: ResourceId,
     result: JobResult,
 ) -> Result<bool, WorkerError> {
-    let Some(current) = jobs::find_for_update(conn, *job.id)? else { return Ok(false) };
+    let Some(current) = jobs::find_for_update_after_backup(conn, *job.id)? else { return Ok(false) };
     if current.lease != Some(lease.into()) || current.status() != Some(JobStatus::Running) {
         return Ok(false);
     }
@@ -242,7 +242,7 @@ pub async fn hand_back(
     state
         .db
         .write(move |conn| {
-            let Some(current) = jobs::find_for_update(conn, *job.id)? else { return Ok(()) };
+            let Some(current) = jobs::find_for_update_after_backup(conn, *job.id)? else { return Ok(()) };
             if current.lease != Some(lease.into()) || current.status() != Some(JobStatus::Running) {
                 return Ok(());
             }
