@@ -43,6 +43,12 @@ impl ProjectKeys {
         Ok(Self { base })
     }
 
+    /// The project's prefix (`<root>/projects/<project>`): also its directory under a local
+    /// store's root.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
     fn key(&self, rest: &str) -> Path {
         Path::from(format!("{}/{rest}", self.base))
     }

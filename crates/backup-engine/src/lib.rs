@@ -93,6 +93,7 @@ mod format;
 mod gc;
 mod keys;
 mod restore;
+mod staging;
 mod storeio;
 mod types;
 
@@ -231,6 +232,12 @@ impl Engine {
             if keys.parse_manifest(&m.location).is_some() {
                 u.manifests += 1;
                 u.manifest_bytes += m.size;
+            }
+        }
+        if let Some(root) = &self.config.local_root {
+            for f in staging::find(root.join(keys.base())).await? {
+                u.staging_files += 1;
+                u.staging_bytes += f.size;
             }
         }
         Ok(u)

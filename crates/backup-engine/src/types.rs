@@ -286,6 +286,10 @@ pub struct GcReport {
     pub stale_markers_removed: u64,
     /// References to packs that do not exist (data loss to investigate; never caused by GC).
     pub missing_packs: u64,
+    /// Staging files of killed writes deleted (local stores, see [`ProjectUsage::staging_files`]).
+    pub staging_files_removed: u64,
+    /// Bytes freed by deleting them.
+    pub staging_bytes_freed: u64,
 }
 
 /// Storage used by a project.
@@ -299,4 +303,9 @@ pub struct ProjectUsage {
     pub manifests: u64,
     /// Bytes in manifests.
     pub manifest_bytes: u64,
+    /// Files a killed write left in a local store's directory (`<object>#<n>`), which GC
+    /// deletes once they are older than its grace; 0 for other stores.
+    pub staging_files: u64,
+    /// Bytes in those files.
+    pub staging_bytes: u64,
 }

@@ -636,3 +636,48 @@ impl Drop for Unmount {
         let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
+
+/// What a killed write leaves in a local store's directory (`<object>#<n>`, hidden from the
+/// store's listing) is counted by usage and deleted by GC once it is old enough that no live
+/// write can own it; committed data is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staging_files_of_killed_writes_are_counted_and_collected() {
+    let env = Env::new();
+    let e = Engine::new(
+        env.local.clone(),
+        backup_engine::EngineConfig { local_root: Some(env.store_dir.clone()), ..test_config() },
+    )
+    .unwrap();
+    let img = make_image(1024 * 1024 + 5, 21);
+    let src = env.image("disk", &img);
+    backup(&e, P, "b1", &src, None).await.unwrap();
+    let before = e.usage(P).await.unwrap();
+    assert_eq!((before.staging_files, before.staging_bytes), (0, 0));
+
+    let dir = env.store_dir.join(format!("vbs/projects/{P}/packs/00000000deadbeef"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let old = dir.join("0000000000000001.pack#4");
+    std::fs::write(&old, vec![7u8; 5000]).unwrap();
+    let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options().write(true).open(&old).unwrap().set_modified(an_hour_ago).unwrap();
+    let fresh = env.store_dir.join(format!("vbs/projects/{P}/manifests/b2.manifest#9"));
+    std::fs::write(&fresh, vec![1u8; 300]).unwrap();
+
+    let u = e.usage(P).await.unwrap();
+    assert_eq!((u.staging_files, u.staging_bytes), (2, 5300));
+    assert_eq!((u.packs, u.manifests), (before.packs, before.manifests), "not objects");
+
+    let r = e.gc(P, &gc_now()).await.unwrap();
+    assert_eq!((r.staging_files_removed, r.staging_bytes_freed), (1, 5000), "{r:?}");
+    assert!(!old.exists());
+    assert!(fresh.exists(), "a staging file this young may belong to a live write");
+    assert_eq!(e.usage(P).await.unwrap().staging_files, 1);
+    assert_restores(&env, &e, P, "b1", &img).await;
+
+    // A 6 h grace keeps an hour-old file too.
+    std::fs::write(&old, vec![7u8; 5000]).unwrap();
+    std::fs::File::options().write(true).open(&old).unwrap().set_modified(an_hour_ago).unwrap();
+    let r = e.gc(P, &GcOptions { grace: Duration::from_secs(6 * 3600), ..gc_now() }).await.unwrap();
+    assert_eq!(r.staging_files_removed, 0);
+    assert!(old.exists());
+}

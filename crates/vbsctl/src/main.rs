@@ -235,8 +235,13 @@ async fn verify(engine: &Engine, project: &ProjectId, id: ResourceId) -> anyhow:
 async fn usage(engine: &Engine, project: &ProjectId) -> anyhow::Result<String> {
     let usage = engine.usage(project.as_str()).await?;
     let mut out = format!(
-        "packs {} ({} bytes), manifests {} ({} bytes)\n",
-        usage.packs, usage.pack_bytes, usage.manifests, usage.manifest_bytes
+        "packs {} ({} bytes), manifests {} ({} bytes), staging files of killed writes {} ({} bytes)\n",
+        usage.packs,
+        usage.pack_bytes,
+        usage.manifests,
+        usage.manifest_bytes,
+        usage.staging_files,
+        usage.staging_bytes
     );
     for b in engine.list_backups(project.as_str()).await? {
         out.push_str(&format!(

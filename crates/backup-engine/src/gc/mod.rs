@@ -30,7 +30,7 @@ mod repack;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -38,6 +38,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use crate::error::{EngineError, Result};
 use crate::format::{PACK_HEADER_LEN, PACK_INDEX_ENTRY_LEN, PACK_TRAILER_LEN, PackId};
 use crate::keys::{ProjectKeys, validate_id};
+use crate::staging;
 use crate::storeio::{ManifestReader, PendingMarker, delete_quiet, list_all, now_unix, put_json};
 use crate::types::{EngineConfig, GcOptions, GcReport};
 
@@ -167,6 +168,7 @@ pub(crate) async fn run_gc(
     let retired = gc.sweep_retired(&packs, &live, &in_flight).await?;
     gc.sweep_unreferenced(&packs, &live, &retired, &in_flight, now).await?;
     gc.purge_trash(&manifests, now).await?;
+    gc.sweep_staging().await?;
     let chosen = choose_repack(&packs, &live, &retired, &in_flight, opts);
     if !chosen.is_empty() {
         gc.repack(&manifests.committed, &live, chosen).await?;
@@ -319,6 +321,28 @@ impl Gc<'_> {
             }
         }
         Ok(retired)
+    }
+
+    /// Phase 6c: staging files of writes that were killed (a local store's directory only),
+    /// once older than the grace — and never younger than [`staging::MIN_AGE`], so no live
+    /// write loses its file.
+    async fn sweep_staging(&mut self) -> Result<()> {
+        let Some(root) = &self.config.local_root else { return Ok(()) };
+        let min_age = staging::MIN_AGE.max(Duration::from_millis(self.grace_ms.max(0) as u64));
+        for f in staging::find(root.join(self.keys.base())).await? {
+            if f.age < min_age {
+                continue;
+            }
+            match std::fs::remove_file(&f.path) {
+                Ok(()) => {
+                    self.report.staging_files_removed += 1;
+                    self.report.staging_bytes_freed += f.size;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(EngineError::io(&f.path, e)),
+            }
+        }
+        Ok(())
     }
 
     /// Phase 6a: packs nothing references, unless in flight or younger than the grace.
