@@ -12,9 +12,16 @@ use std::{
 use backup_service::{config::Role, engine};
 use serde_json::Value;
 
+use service_kit::testing::BrokerProxy;
+
 use crate::helpers::{MIB, Rng, TestApp, sha256, sha256_file, spawn_app_with};
 
 fn spawn_worker(app: &TestApp, max_attempts: u32, log: &Path) -> Child {
+    spawn_worker_via(app, &app.amqp.url, max_attempts, log)
+}
+
+/// A worker process reaching the broker at `amqp_url` (e.g. through a [`BrokerProxy`]).
+fn spawn_worker_via(app: &TestApp, amqp_url: &str, max_attempts: u32, log: &Path) -> Child {
     let log = std::fs::File::create(log).unwrap();
     Command::new(env!("CARGO_BIN_EXE_backup-service"))
         .arg("--role")
@@ -22,7 +29,7 @@ fn spawn_worker(app: &TestApp, max_attempts: u32, log: &Path) -> Child {
         .env("VBS_BACKUP_DATABASE_URL", &app.settings.database.url)
         .env("VBS_CREATE_DATABASE", "false")
         .env("VBS_DB_POOL_SIZE", "4")
-        .env("VBS_AMQP_URL", &app.amqp.url)
+        .env("VBS_AMQP_URL", amqp_url)
         .env("VBS_AMQP_NAMESPACE", &app.amqp.namespace)
         .env("VBS_AMQP_EPHEMERAL", "true")
         .env("VBS_VOLUMES_ROOT", &app.settings.volumes_root)
@@ -182,4 +189,50 @@ async fn past_the_attempt_limit_a_killed_backup_is_an_error_and_gc_reclaims_ever
     // The volume is free again: a new backup succeeds.
     let again = app.create_backup(&volume, "again").await;
     app.wait_backup(&again, "available").await;
+}
+
+/// The broker goes away twice while a worker runs a backup: the worker keeps backing up (its
+/// lease lives in the database), reconnects, and the backup ends `available` on its first
+/// attempt, restoring byte for byte.
+#[tokio::test]
+async fn a_broker_outage_never_fails_or_restarts_a_running_backup() {
+    let app = spawn_app_with(|s| s.role = Role::Api).await;
+    let upstream = "127.0.0.1:5672".parse().unwrap();
+    let proxy = BrokerProxy::start(upstream).await.unwrap();
+    let mut img = vec![0u8; 384 * MIB + 4097];
+    Rng(11).fill(&mut img);
+    let volume = app.volume_with(&img);
+    let log = app.dirs.path().join("worker.log");
+    let _worker = Killed(spawn_worker_via(&app, &proxy.amqp_url(), 3, &log));
+    let id = app.create_backup(&volume, "through-outages").await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while progress(&app, &id).await.1 == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the worker never started the backup");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut outages = 0;
+    for _ in 0..2 {
+        let (status, done, total) = progress(&app, &id).await;
+        if status != "creating" || done >= total {
+            break;
+        }
+        proxy.cut().await;
+        tokio::time::sleep(Duration::from_millis(3500)).await; // longer than the job timeout (3 s)
+        proxy.restore();
+        outages += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(outages >= 1, "the backup finished before the broker went away: make it bigger");
+
+    let b = app.wait_backup(&id, "available").await;
+    assert_eq!(app.count("SELECT max(attempts)::bigint FROM jobs").await, 1, "never restarted");
+    assert_eq!(b["fail_reason"], Value::Null);
+    let target = app.empty_volume(img.len() as u64);
+    app.restore(&id, &target).await;
+    app.wait_backup(&id, "available").await;
+    assert_eq!(sha256_file(&app.disk(&target)), sha256(&img));
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("consumer lost the broker"), "the outage was seen:\n{log}");
+    eprintln!("{outages} broker outages of 3.5 s during the backup; finished on attempt 1");
 }

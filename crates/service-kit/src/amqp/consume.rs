@@ -196,6 +196,11 @@ fn log(result: &Result<Applied, ApplyError>, redelivered: bool) {
 /// Consumes the queue of `handlers` until `shutdown`, reconnecting with backoff when the broker
 /// goes away. Up to `prefetch` messages are handled concurrently; each is settled only after
 /// its handler returned, i.e. after the handler's transaction committed.
+///
+/// Losing the broker does not stop the handlers already running (a backup keeps going): they
+/// finish and commit, and their deliveries, which can no longer be acked on the lost channel,
+/// are redelivered after the reconnection and found done (the inbox, or a job already running
+/// or finished). They still count against `prefetch` on the new connection.
 pub async fn consume<S>(
     broker: Arc<Broker>,
     prefetch: u16,
@@ -205,20 +210,28 @@ pub async fn consume<S>(
     S: Clone + Send + Sync + 'static,
 {
     let handlers = Arc::new(handlers);
+    let mut in_flight = tokio::task::JoinSet::new();
     let mut backoff = Duration::from_millis(200);
     while !shutdown.is_cancelled() {
-        match consume_once(&broker, prefetch, &shutdown, &handlers).await {
-            Ok(()) => return,
+        match consume_once(&broker, prefetch, &shutdown, &handlers, &mut in_flight).await {
+            Ok(()) => break,
             Err(e) => {
-                tracing::warn!(queue = ?handlers.queue, error = %format!("{e:#}"), retry_in = ?backoff, "consumer lost the broker");
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(backoff) => {}
+                tracing::warn!(queue = ?handlers.queue, error = %format!("{e:#}"), running = in_flight.len(), retry_in = ?backoff, "consumer lost the broker; running handlers continue");
+                let pause = tokio::time::sleep(backoff);
+                tokio::pin!(pause);
+                loop {
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = &mut pause => break,
+                        Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                    }
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }
     }
+    // Let handlers that already started finish (and ack, where their channel still lives).
+    while in_flight.join_next().await.is_some() {}
 }
 
 async fn consume_once<S>(
@@ -226,6 +239,7 @@ async fn consume_once<S>(
     prefetch: u16,
     shutdown: &CancellationToken,
     handlers: &Arc<Handlers<S>>,
+    in_flight: &mut tokio::task::JoinSet<()>,
 ) -> anyhow::Result<()>
 where
     S: Clone + Send + Sync + 'static,
@@ -241,12 +255,14 @@ where
             FieldTable::default(),
         )
         .await?;
-    tracing::info!(queue = %queue_name, prefetch, "consuming");
-    let mut in_flight = tokio::task::JoinSet::new();
+    tracing::info!(queue = %queue_name, prefetch, running = in_flight.len(), "consuming");
+    // Handlers started on an earlier connection keep running: take new deliveries only while
+    // fewer than `prefetch` run in all.
+    let limit = usize::from(prefetch.max(1));
     loop {
         let next = tokio::select! {
             () = shutdown.cancelled() => break,
-            next = consumer.next() => next,
+            next = consumer.next(), if in_flight.len() < limit => next,
             Some(_) = in_flight.join_next(), if !in_flight.is_empty() => continue,
         };
         let delivery = match next {
