@@ -174,6 +174,10 @@ pub(crate) struct PendingMarker {
     pub parent: Option<String>,
     /// Owner tag (hex) of the packs an in-flight backup writes.
     pub owner: Option<String>,
+    /// Owner tags (hex) of earlier attempts at the same backup that died, whose packs this
+    /// attempt reuses (resumes from): protected like its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adopted: Vec<String>,
     /// Client clock at creation, for humans; GC uses the store's `last_modified`.
     pub started_unix: u64,
 }
@@ -221,6 +225,7 @@ impl ReadLease {
     ) -> Result<Self> {
         let path = keys.pending_read(crate::keys::nonce(backup_id));
         let marker = PendingMarker {
+            adopted: Vec::new(),
             kind: "read".into(),
             backup_id: backup_id.to_string(),
             parent: None,

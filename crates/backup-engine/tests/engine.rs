@@ -681,3 +681,46 @@ async fn staging_files_of_killed_writes_are_counted_and_collected() {
     assert_eq!(r.staging_files_removed, 0);
     assert!(old.exists());
 }
+
+/// An attempt that died (its process killed: marker and packs left behind) is resumed by the
+/// next attempt at the same backup: the blocks it stored are referenced, not written again;
+/// GC keeps them while the retry runs, and afterwards nothing is left over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_backup_resumes_from_the_packs_its_dead_attempt_stored() {
+    let mut img = vec![0u8; 4 * 1024 * 1024 + 77];
+    Rng::new(41).fill(&mut img);
+    // How much a whole backup of this image writes, on a store of its own.
+    let reference = Env::new();
+    let full = backup(&reference.engine(), P, "b", &reference.image("disk", &img), None).await.unwrap();
+
+    let env = Env::new();
+    let ts = Arc::new(TestStore::new(env.local.clone()));
+    let e = Engine::new(ts.clone(), test_config()).unwrap();
+    let src = env.image("disk", &img);
+    ts.fail_packs_after.store(20, Ordering::SeqCst);
+    ts.dies_before_cleanup.store(true, Ordering::SeqCst);
+    assert!(backup(&e, P, "b", &src, None).await.is_err());
+    ts.dies_before_cleanup.store(false, Ordering::SeqCst);
+    ts.fail_packs_after.store(usize::MAX, Ordering::SeqCst);
+    let stored_by_dead = e.usage(P).await.unwrap().packs;
+    assert!(stored_by_dead >= 20, "{stored_by_dead}");
+
+    // GC between the attempts keeps the dead attempt's packs: its marker is still live.
+    assert_eq!(e.gc(P, &gc_now()).await.unwrap().packs_deleted, 0);
+    let st = backup(&e, P, "b", &src, None).await.unwrap();
+    assert_eq!(st.blocks_total, full.blocks_total);
+    assert!(
+        st.objects_written + stored_by_dead <= full.objects_written + 1,
+        "resumed: wrote {} objects after {stored_by_dead} stored by the dead attempt, a whole backup writes {}",
+        st.objects_written,
+        full.objects_written
+    );
+    assert!(st.blocks_reused >= stored_by_dead, "{st:?}");
+
+    let expired = GcOptions { pending_ttl: Duration::ZERO, ..gc_now() };
+    let r = e.gc(P, &expired).await.unwrap();
+    assert_eq!(r.packs_deleted, 0, "every stored pack is referenced: {r:?}");
+    assert!(env.files_under(&format!("vbs/projects/{P}/pending")).is_empty());
+    assert!(e.verify(P, "b").await.unwrap().is_ok());
+    assert_restores(&env, &e, P, "b", &img).await;
+}

@@ -35,7 +35,7 @@ use self::process::spawn_workers;
 use self::read::{Reader, stream_parent};
 use self::write::Writer;
 use crate::error::{EngineError, Result};
-use crate::format::{ManifestEncoder, ManifestFooter, ManifestHeader};
+use crate::format::{BlockRef, ManifestEncoder, ManifestFooter, ManifestHeader, parse_pack};
 use crate::keys::{ProjectKeys, nonce, validate_id};
 use crate::storeio::{
     ManifestReader, ManifestSink, PendingMarker, delete_quiet, list_all, manifest_summary, now_unix, put_json,
@@ -66,8 +66,12 @@ pub(crate) async fn run_backup(
 
     let owner = nonce(req.backup_id);
     let marker_path = keys.pending_backup(req.backup_id);
-    // The marker goes first: from now on GC keeps this attempt's packs and its parent's blocks.
-    put_marker(store, &marker_path, &req, owner).await?;
+    // An attempt at this backup that died left its marker: resume from the packs it stored.
+    let adopted = dead_attempts(store, &marker_path, req.backup_id).await;
+    // The marker goes first: from now on GC keeps this attempt's packs (and the adopted ones)
+    // and its parent's blocks.
+    put_marker(store, &marker_path, &req, owner, &adopted).await?;
+    let resume = stored_blocks(store, &keys, &adopted, config.dedup_cache_entries.saturating_mul(16)).await;
     let attempt = Attempt {
         store,
         config,
@@ -83,6 +87,7 @@ pub(crate) async fn run_backup(
         },
         owner,
         progress: req.progress.clone().unwrap_or_default(),
+        resume,
     };
     attempt.progress.start(volume_len);
     let outcome = attempt.write(&manifest_path, file, parent_reader).await;
@@ -181,15 +186,67 @@ async fn put_marker(
     marker_path: &Path,
     req: &BackupRequest<'_>,
     owner: u64,
+    adopted: &[u64],
 ) -> Result<()> {
     let marker = PendingMarker {
         kind: "backup".into(),
         backup_id: req.backup_id.to_string(),
         parent: req.parent.map(str::to_string),
         owner: Some(format!("{owner:016x}")),
+        adopted: adopted.iter().map(|o| format!("{o:016x}")).collect(),
         started_unix: now_unix(),
     };
     put_json(store, marker_path, &marker).await
+}
+
+/// The owner tags of earlier attempts at `backup_id` that died: the marker one of them left
+/// (a failed or committed attempt removes its marker), with the attempts that one had adopted.
+/// None when there is no marker or it cannot be read.
+async fn dead_attempts(store: &Arc<dyn ObjectStore>, marker_path: &Path, backup_id: &str) -> Vec<u64> {
+    let Ok(got) = store.get(marker_path).await else { return Vec::new() };
+    let Ok(body) = got.bytes().await else { return Vec::new() };
+    let Ok(marker) = serde_json::from_slice::<PendingMarker>(&body) else { return Vec::new() };
+    if marker.kind != "backup" || marker.backup_id != backup_id {
+        return Vec::new();
+    }
+    marker.owner.iter().chain(&marker.adopted).filter_map(|o| u64::from_str_radix(o, 16).ok()).collect()
+}
+
+/// The blocks the packs of `owners` hold, to be referenced instead of stored again (at most
+/// `limit`, which bounds the memory). Best effort: a pack that cannot be read or parsed is
+/// skipped, and its blocks are simply written again.
+async fn stored_blocks(
+    store: &Arc<dyn ObjectStore>,
+    keys: &ProjectKeys,
+    owners: &[u64],
+    limit: usize,
+) -> Vec<BlockRef> {
+    let mut blocks = Vec::new();
+    for &owner in owners {
+        let Ok(listed) = list_all(store, &keys.owner_packs_prefix(owner)).await else { continue };
+        for meta in listed {
+            let Some(id) = keys.parse_pack(&meta.location) else { continue };
+            let Ok(got) = store.get(&meta.location).await else { continue };
+            let Ok(data) = got.bytes().await else { continue };
+            let Ok(index) = parse_pack(meta.location.as_ref(), id, &data) else { continue };
+            for (i, e) in index.into_iter().enumerate() {
+                if blocks.len() >= limit {
+                    return blocks;
+                }
+                blocks.push(BlockRef {
+                    hash: e.hash,
+                    pack: id,
+                    index: u32::try_from(i).unwrap_or(u32::MAX),
+                    offset: e.offset,
+                    stored_len: e.stored_len,
+                    raw_len: e.raw_len,
+                    codec: e.codec,
+                    check: None,
+                });
+            }
+        }
+    }
+    blocks
 }
 
 pub(crate) fn stats_from(
@@ -221,6 +278,8 @@ struct Attempt<'a> {
     header: ManifestHeader,
     owner: u64,
     progress: Progress,
+    /// Blocks that dead attempts at this backup already stored.
+    resume: Vec<BlockRef>,
 }
 
 impl Attempt<'_> {
@@ -269,7 +328,7 @@ impl Attempt<'_> {
         reader.spawn()?;
         spawn_workers(threads, self.config.zstd_level, block_size, batch_rx, out_tx)?;
 
-        let writer = Writer::new(self.store, self.keys, self.owner, self.config, block_size);
+        let writer = Writer::new(self.store, self.keys, self.owner, self.config, block_size, &self.resume);
         let mut enc = ManifestEncoder::new(&self.header)?;
         let footer = writer.run(&mut enc, out_rx, expected_batches, &self.progress, sink).await?;
         if enc.entries() != self.header.block_count() {

@@ -64,6 +64,8 @@ pub(super) struct Writer<'a> {
     uploads: JoinSet<Result<()>>,
     max_inflight: usize,
     cache: DedupCache,
+    /// Blocks dead attempts at this backup stored (hash → reference), reused like the cache's.
+    resumed: HashMap<[u8; 32], BlockRef>,
     footer: ManifestFooter,
 }
 
@@ -74,6 +76,7 @@ impl<'a> Writer<'a> {
         owner: u64,
         config: &EngineConfig,
         block_size: usize,
+        resume: &[BlockRef],
     ) -> Self {
         Self {
             store,
@@ -86,6 +89,7 @@ impl<'a> Writer<'a> {
             uploads: JoinSet::new(),
             max_inflight: config.max_inflight_uploads.max(1),
             cache: DedupCache::new(config.dedup_cache_entries),
+            resumed: resume.iter().map(|r| (r.hash, *r)).collect(),
             footer: ManifestFooter::default(),
         }
     }
@@ -158,7 +162,11 @@ impl<'a> Writer<'a> {
                     Some((parent, check))
                 }
                 BlockOut::New { hash, check, codec, raw_len, start, len } => {
-                    if let Some(r) = self.cache.get(&hash, raw_len) {
+                    let stored = self
+                        .cache
+                        .get(&hash, raw_len)
+                        .or_else(|| self.resumed.get(&hash).filter(|r| r.raw_len == raw_len).copied());
+                    if let Some(r) = stored {
                         self.footer.blocks_reused += 1;
                         Some((r, check))
                     } else {

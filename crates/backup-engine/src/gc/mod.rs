@@ -8,7 +8,8 @@
 //!
 //! What GC must not break, and the rule that protects it:
 //! * An in-flight backup's own packs (no manifest yet): its pending marker names its owner
-//!   tag; packs of a live marker's owner are kept. Packs younger than `grace` are kept too
+//!   tag, and those of the dead attempts it resumes from; packs of a live marker's owners are
+//!   kept. Packs younger than `grace` are kept too
 //!   (covers writers GC listed before they existed).
 //! * Blocks an in-flight backup reuses from its parent: the marker names the parent, and a
 //!   parent deleted meanwhile stays in `trash/` — still counted live — while a live marker
@@ -208,7 +209,7 @@ impl Gc<'_> {
             };
             // An unreadable marker still counts as "something in flight" via its time.
             if let Ok(pm) = serde_json::from_slice::<PendingMarker>(&body) {
-                if let Some(o) = pm.owner.as_deref().and_then(|o| u64::from_str_radix(o, 16).ok()) {
+                for o in pm.owner.iter().chain(&pm.adopted).filter_map(|o| u64::from_str_radix(o, 16).ok()) {
                     in_flight.owners.insert(o);
                 }
                 if let Some(p) = pm.parent {

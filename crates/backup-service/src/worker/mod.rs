@@ -17,8 +17,9 @@
 //! * The database unreachable: the message is requeued ([`error::WorkerError`]).
 //! * A worker that dies mid-job: its lease stops being renewed. The reaper of any worker
 //!   ([`maintenance`]) returns a job whose lease is older than `VBS_BACKUP_JOB_TIMEOUT_SECS` to
-//!   `INIT` and publishes it again; the next attempt starts over under the same backup id (the
-//!   engine never overwrites the dead attempt's packs, and the garbage collector reclaims them).
+//!   `INIT` and publishes it again; the next attempt resumes under the same backup id: the
+//!   engine finds the dead attempt's pending marker and references the blocks its packs hold
+//!   instead of storing them again (it never overwrites them).
 //!   After `VBS_BACKUP_MAX_ATTEMPTS` attempts the job fails and its backup is `error` with a
 //!   `fail_reason`. A backup is `available` only once its manifest — written after all its
 //!   data — is committed, so no path leaves an available backup with missing data.
