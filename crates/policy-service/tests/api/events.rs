@@ -126,3 +126,40 @@ async fn changes_commit_while_the_broker_is_down_and_their_events_arrive_after()
     let PolicyChange::Upserted { policy } = second.payload.change else { panic!() };
     assert_eq!(policy.name, "renamed");
 }
+
+/// A relay that claimed a batch and died holds it only for the outbox lease: the rows of a
+/// claim nobody renews go out from the live relay within seconds (the lease, 5 s, plus a poll).
+#[tokio::test]
+async fn the_batch_of_a_relay_that_died_after_claiming_goes_out_within_seconds() {
+    let upstream: SocketAddr = crate::helpers::amqp_url()
+        .split('@')
+        .nth(1)
+        .and_then(|h| h.split('/').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let proxy = BrokerProxy::start(upstream).await.unwrap();
+    let app = spawn_app_with(|s| s.amqp.url = proxy.amqp_url()).await;
+    let direct = AmqpConfig { url: crate::helpers::amqp_url(), ..app.amqp.clone() };
+    let mut events = Listener::new(&direct, Queue::SchedulerPolicyEvents).await;
+
+    // The change commits while this relay cannot publish; then another relay "claims" its row
+    // (a lease as a relay takes it) and dies without renewing it.
+    proxy.cut().await;
+    let id = app.create_policy(&seed_policy("orphaned")).await;
+    // Let this relay's failed attempt end (it releases its own claim) before the "dead" claim.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let lease_ms = service_kit::outbox::LEASE.num_milliseconds();
+    app.execute(format!(
+        "UPDATE outbox SET claimed_until = (now() AT TIME ZONE 'UTC') + interval '{lease_ms} milliseconds'"
+    ))
+    .await;
+    let claimed = std::time::Instant::now();
+    proxy.restore();
+
+    let event = events.next::<PolicyChanged>().await;
+    let waited = claimed.elapsed();
+    assert_eq!(event.payload.policy_id.to_string(), id);
+    assert!(waited < Duration::from_secs(10), "delivered {waited:?} after the dead relay's claim");
+    eprintln!("a dead relay's batch went out {waited:?} after its claim");
+}
