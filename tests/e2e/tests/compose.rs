@@ -362,9 +362,31 @@ async fn restarting_the_broker_and_the_database_mid_flow_loses_and_doubles_nothi
     compose.wait_healthy("rabbitmq").await;
     eprintln!("rabbitmq restarted and healthy {:?}", started.elapsed());
     execute(&api, &policy).await;
+    // Traffic on every service while the database restarts: each answer is a success or a 503
+    // in the API's envelope, never another error, and no process exits (checked below).
+    let stop = stop_flag();
+    let traffic = tokio::spawn(traffic(api.clone(), policy.clone(), stop.clone()));
     docker(&["restart", &compose.container("postgres")]);
     compose.wait_healthy("postgres").await;
     eprintln!("postgres restarted and healthy {:?}", started.elapsed());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let answers = traffic.await.unwrap();
+    let unavailable = answers.iter().filter(|(s, _)| *s == 503).count();
+    eprintln!("{} requests during the database restart: {unavailable} answered 503", answers.len());
+    assert!(answers.len() > 10, "traffic ran: {answers:?}");
+    for (status, body) in &answers {
+        assert!(
+            *status == 200 || *status == 503,
+            "only successes and 503s while the database restarts: {status} {body}"
+        );
+        if *status == 503 {
+            assert!(
+                body.get("error").is_some() || body.get("serviceUnavailable").is_some(),
+                "503 in the envelope: {body}"
+            );
+        }
+    }
     execute(&api, &policy).await;
 
     let done = api
@@ -400,4 +422,30 @@ async fn restarting_the_broker_and_the_database_mid_flow_loses_and_doubles_nothi
     for ((service, b), a) in services.iter().zip(&before).zip(&after) {
         assert_eq!(b, a, "{service} kept running through both restarts (started at, restarts)");
     }
+}
+
+fn stop_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false))
+}
+
+/// Reads from each service in turn (policies, the task query, backups) until `stop`; returns
+/// every answer's status and body.
+async fn traffic(
+    api: Api,
+    policy: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<(u16, Value)> {
+    let paths = [
+        "/v2/{p}/backuppolicy".to_owned(),
+        format!("/v2/{{p}}/backuppolicy/{policy}/backuptasks?limit=5"),
+        "/v2/{p}/backups/detail?limit=5".to_owned(),
+    ];
+    let mut answers = Vec::new();
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        for path in &paths {
+            answers.push(api.get(path).await);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    answers
 }
