@@ -90,8 +90,9 @@ async fn moving_a_volume_announces_both_policies() {
     assert_eq!(seen, expected);
 }
 
-#[tokio::test]
-async fn changes_commit_while_the_broker_is_down_and_their_events_arrive_after() {
+/// The service reaching the broker through a proxy the test can cut, and a listener on the
+/// scheduler's policy events that reads from the broker directly.
+async fn behind_a_proxy() -> (BrokerProxy, crate::helpers::TestApp, Listener) {
     let upstream: SocketAddr = crate::helpers::amqp_url()
         .split('@')
         .nth(1)
@@ -101,9 +102,14 @@ async fn changes_commit_while_the_broker_is_down_and_their_events_arrive_after()
         .unwrap();
     let proxy = BrokerProxy::start(upstream).await.unwrap();
     let app = spawn_app_with(|s| s.amqp.url = proxy.amqp_url()).await;
-    // The test itself reads from the broker directly, not through the proxy it cuts.
     let direct = AmqpConfig { url: crate::helpers::amqp_url(), ..app.amqp.clone() };
-    let mut events = Listener::new(&direct, Queue::SchedulerPolicyEvents).await;
+    let events = Listener::new(&direct, Queue::SchedulerPolicyEvents).await;
+    (proxy, app, events)
+}
+
+#[tokio::test]
+async fn changes_commit_while_the_broker_is_down_and_their_events_arrive_after() {
+    let (proxy, app, mut events) = behind_a_proxy().await;
 
     proxy.cut().await;
     let id = app.create_policy(&seed_policy("offline")).await;
@@ -131,17 +137,7 @@ async fn changes_commit_while_the_broker_is_down_and_their_events_arrive_after()
 /// claim nobody renews go out from the live relay within seconds (the lease, 5 s, plus a poll).
 #[tokio::test]
 async fn the_batch_of_a_relay_that_died_after_claiming_goes_out_within_seconds() {
-    let upstream: SocketAddr = crate::helpers::amqp_url()
-        .split('@')
-        .nth(1)
-        .and_then(|h| h.split('/').next())
-        .unwrap()
-        .parse()
-        .unwrap();
-    let proxy = BrokerProxy::start(upstream).await.unwrap();
-    let app = spawn_app_with(|s| s.amqp.url = proxy.amqp_url()).await;
-    let direct = AmqpConfig { url: crate::helpers::amqp_url(), ..app.amqp.clone() };
-    let mut events = Listener::new(&direct, Queue::SchedulerPolicyEvents).await;
+    let (proxy, app, mut events) = behind_a_proxy().await;
 
     // The change commits while this relay cannot publish; then another relay "claims" its row
     // (a lease as a relay takes it) and dies without renewing it.
