@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use api_types::domain::{ProjectId, ResourceId};
+use api_types::{
+    domain::{ProjectId, ResourceId},
+    message::TaskOutcome,
+};
 use base64::Engine as _;
 use chrono::{NaiveDateTime, Utc};
 use diesel::PgConnection;
@@ -235,6 +238,11 @@ impl Backups {
                         return Ok(None);
                     }
                     jobs::end(conn, *job.id, JobStatus::Fail, Some(CANCELLED), now)?;
+                    // A policy backup's task ends now, not at its deadline.
+                    if job.job_type() == Some(JobType::Create) {
+                        let outcome = TaskOutcome::ExecuteFail { code: CANCELLED.0.to_owned(), message: CANCELLED.1.to_owned() };
+                        requests::report_task(conn, &job, outcome)?;
+                    }
                     tracing::info!(backup_id = %id, job_id = %job.id, "running job cancelled by a force delete");
                 }
                 if !row.status().is_some_and(BackupStatus::deletable) {

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use api_types::{
     domain::{ProjectId, ResourceId},
-    message::{BackupJob, RetentionRule},
+    message::{BackupJob, RetentionRule, TaskOutcome, TaskStatus},
 };
-use chrono::NaiveDateTime;
+use chrono::{NaiveDateTime, Utc};
 use diesel::{
     PgConnection,
     result::{DatabaseErrorKind, Error as DieselError},
@@ -52,6 +52,21 @@ pub struct NewBackup {
     pub metadata: BTreeMap<String, String>,
     pub availability_zone: Option<String>,
     pub auto: Option<AutoBackup>,
+}
+
+/// Reports a policy backup's progress to the scheduler (nothing for other jobs).
+pub fn report_task(conn: &mut PgConnection, job: &JobRow, outcome: TaskOutcome) -> Result<(), DieselError> {
+    let (Some(task_id), Some(policy_id)) = (job.task_id, job.policy_id) else { return Ok(()) };
+    let msg = TaskStatus {
+        task_id: *task_id,
+        project_id: job.project_id.0.clone(),
+        policy_id: *policy_id,
+        volume_id: *job.volume_id,
+        at: Utc::now(),
+        vbs_job_id: Some(*job.id),
+        outcome,
+    };
+    outbox::enqueue(conn, &outbox::envelope(msg))
 }
 
 /// Writes the job's `backup.job` message to the outbox.

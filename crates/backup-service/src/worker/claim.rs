@@ -10,7 +10,7 @@ use diesel::PgConnection;
 
 use super::{
     error::{Failure, WorkerError},
-    finish::{record_failure, report_task},
+    finish::record_failure,
 };
 use crate::{
     domain::{JobStatus, JobType},
@@ -63,7 +63,7 @@ pub fn claim(
     }
     jobs::start_attempt(conn, &job, lease, now)?;
     if job_type == JobType::Create && job.attempts == 0 {
-        report_task(conn, &job, TaskOutcome::Running)?;
+        crate::app::requests::report_task(conn, &job, TaskOutcome::Running)?;
     }
     job.status = JobStatus::Running.as_str().to_owned();
     job.attempts += 1;

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use api_types::{
     domain::{ResourceId, TimeZoneOffset},
-    message::{RetentionRule, TaskOutcome, TaskStatus},
+    message::{RetentionRule, TaskOutcome},
 };
 use backup_engine::BackupStats;
 use chrono::{NaiveDateTime, Utc};
 use diesel::{Connection, PgConnection, QueryResult};
-use service_kit::{amqp::Applied, outbox};
+use service_kit::amqp::Applied;
 
 use super::{WorkerState, error::Failure, error::WorkerError};
 use crate::{
@@ -139,7 +139,7 @@ fn record_backup(
     jobs::set_progress(conn, *job.id, logical, logical)?;
     jobs::end(conn, *job.id, JobStatus::Success, None, now)?;
     let pruned = apply_retention(conn, job, now)?;
-    report_task(
+    requests::report_task(
         conn,
         job,
         TaskOutcome::ExecuteSuccess {
@@ -172,7 +172,7 @@ pub fn record_failure(
     match job.job_type() {
         Some(JobType::Create) => {
             backups::set_status(conn, *job.backup_id, BackupStatus::Error, Some(&f.message), now)?;
-            report_task(
+            requests::report_task(
                 conn,
                 job,
                 TaskOutcome::ExecuteFail { code: f.code.to_owned(), message: f.message.clone() },
@@ -186,21 +186,6 @@ pub fn record_failure(
     }
     tracing::warn!(job_id = %job.id, code = f.code, reason = %f.message, "job failed");
     Ok(())
-}
-
-/// Reports a policy backup's progress to the scheduler (nothing for other jobs).
-pub fn report_task(conn: &mut PgConnection, job: &JobRow, outcome: TaskOutcome) -> QueryResult<()> {
-    let (Some(task_id), Some(policy_id)) = (job.task_id, job.policy_id) else { return Ok(()) };
-    let msg = TaskStatus {
-        task_id: *task_id,
-        project_id: job.project_id.0.clone(),
-        policy_id: *policy_id,
-        volume_id: *job.volume_id,
-        at: Utc::now(),
-        vbs_job_id: Some(*job.id),
-        outcome,
-    };
-    outbox::enqueue(conn, &outbox::envelope(msg))
 }
 
 /// After a policy backup: the policy's retention over its automatic backups of the volume.

@@ -479,6 +479,53 @@ async fn force_delete_while_a_worker_runs_the_backup() {
     assert_eq!(jobs, 0);
 }
 
+/// A policy backup force-deleted while it runs ends its task at once (`EXECUTE_FAIL`,
+/// cancelled), instead of leaving it open until its deadline.
+#[tokio::test]
+async fn force_deleting_a_running_policy_backup_fails_its_task_at_once() {
+    use api_types::{
+        domain::ResourceId,
+        message::{BackupRequested, RetentionRule, TaskOutcome, TaskStatus},
+    };
+    let app =
+        crate::helpers::spawn_app_with(|s| s.worker.heartbeat = std::time::Duration::from_millis(50)).await;
+    let mut statuses = app.listener(service_kit::amqp::Queue::SchedulerTaskStatus).await;
+    let mut img = vec![0u8; 128 * MIB];
+    crate::helpers::Rng(86).fill(&mut img);
+    let volume = app.volume_with(&img);
+    let now = chrono::Utc::now();
+    let task = ResourceId::new_v4();
+    app.publish(BackupRequested {
+        task_id: task,
+        project_id: app.project_id(),
+        policy_id: ResourceId::new_v4(),
+        volume_id: ResourceId::parse("volume_id", &volume).unwrap(),
+        backup_name: "autobk_f0rc".into(),
+        retention: RetentionRule { count: Some(3), days: None, keep_first_of_month: false },
+        utc_offset_minutes: 0,
+        scheduled_at: now,
+        deadline: now + chrono::Duration::hours(1),
+    })
+    .await;
+    let running = statuses.next::<TaskStatus>().await;
+    assert_eq!((running.payload.task_id, &running.payload.outcome), (task, &TaskOutcome::Running));
+    let list: Value = app.get("/backups").await.json().await.unwrap();
+    let id = list["backups"][0]["id"].as_str().unwrap().to_owned();
+
+    let admin = token_with_role(&[&app.project], Role::Admin);
+    let action = app.url_v("v3", &format!("/backups/{id}/action"));
+    let res = as_(&app, &admin, Method::POST, action, "3.64", Some(json!({"os-force_delete": {}}))).await;
+    assert_eq!(res.status(), 202);
+    let ended = statuses.next::<TaskStatus>().await;
+    assert_eq!(ended.payload.task_id, task);
+    let TaskOutcome::ExecuteFail { message, .. } = &ended.payload.outcome else {
+        panic!("the task ended {:?}", ended.payload.outcome)
+    };
+    assert!(message.starts_with("cancelled"), "{message}");
+    app.wait_gone(&id).await;
+    statuses.assert_quiet(std::time::Duration::from_millis(500)).await;
+}
+
 #[tokio::test]
 async fn links_follow_the_api_the_client_called() {
     let app = crate::helpers::spawn_app_with(|s| s.role = backup_service::config::Role::Api).await;
