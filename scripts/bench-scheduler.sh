@@ -48,4 +48,4 @@ done
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, release build; $replicas task-scheduler replicas, tick ${VBS_SCHEDULER_TICK_SECS:-5} s"
 BENCH_SCHEDULER_DATABASE_URL=$pg/$db "$bin/bench_scheduler"
 echo "fired by replica (from their logs):"
-grep -h "fired due slots" "$run_dir"/task-scheduler-*.log | sed 's/^/  /' || true
+grep -h "fired due slots" "$run_dir"/task-scheduler-*.log | sed -e "s/\x1b\[[0-9;]*m//g" -e "s/^/  /" || true
