@@ -109,6 +109,14 @@ bench-auth: ## The cost of authentication: local tokens vs cached and cold Keyst
 	@scripts/keystone.sh up >/dev/null
 	cargo run --release -q -p service-kit --example bench_auth
 
+.PHONY: bench-api
+bench-api: ## API latency and throughput: task query of 100k tasks at 1,000 req/s, services vs a bare actix+diesel ceiling, the gateway (oha; release builds)
+	@scripts/bench-api.sh
+
+.PHONY: bench-scheduler
+bench-scheduler: ## 100,000 tasks due at one instant, two scheduler replicas: time to the last backup.requested, exactly once
+	@scripts/bench-scheduler.sh
+
 BENCH_DIR ?= data/bench
 .PHONY: bench-engine
 bench-engine: ## The engine vs restic, borg and cp on a 4 GiB image (needs ~25 GiB free in BENCH_DIR)

@@ -37,7 +37,7 @@ diesel::table! {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = outbox)]
 struct OutboxRow {
     id: i64,
@@ -73,6 +73,31 @@ pub fn enqueue<P: Message>(conn: &mut PgConnection, envelope: &Envelope<P>) -> Q
     Ok(())
 }
 
+/// Adds several messages to the outbox with as few statements as the bind-parameter limit
+/// allows (one row per message, in order). Call inside the transaction that makes the change.
+pub fn enqueue_all<P: Message>(conn: &mut PgConnection, envelopes: &[Envelope<P>]) -> QueryResult<()> {
+    // Five parameters a row; PostgreSQL takes at most 65,535 in one statement.
+    const ROWS_PER_STATEMENT: usize = 1000;
+    let created_at = Utc::now().naive_utc();
+    for chunk in envelopes.chunks(ROWS_PER_STATEMENT) {
+        let rows = chunk
+            .iter()
+            .map(|envelope| {
+                Ok(NewOutboxRow {
+                    message_id: envelope.message_id.to_string(),
+                    routing_key: &envelope.message_type,
+                    body: serde_json::to_string(envelope)
+                        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
+                    traceparent: envelope.traceparent.as_deref(),
+                    created_at,
+                })
+            })
+            .collect::<QueryResult<Vec<_>>>()?;
+        diesel::insert_into(outbox::table).values(&rows).execute(conn)?;
+    }
+    Ok(())
+}
+
 /// Builds an envelope stamped with the current span's trace context.
 pub fn envelope<P: Message>(payload: P) -> Envelope<P> {
     Envelope::new(payload, Utc::now(), crate::telemetry::traceparent_of(&tracing::Span::current()))
@@ -94,7 +119,7 @@ pub struct Relay {
 
 impl Relay {
     pub fn new(pool: PgPool, broker: Arc<Broker>, wake: Arc<Notify>) -> Self {
-        Self { pool, broker, wake, batch: 200, poll: Duration::from_secs(2) }
+        Self { pool, broker, wake, batch: BATCH, poll: Duration::from_secs(2) }
     }
 
     /// Runs until `shutdown`: drains whenever woken (a handler committed a change) and at every
@@ -202,28 +227,28 @@ fn renew_lease(conn: &mut PgConnection, ids: &[i64], lease: chrono::Duration) ->
         .execute(conn)?)
 }
 
-/// Leases the oldest rows no other relay holds. The row locks (PostgreSQL-specific `SKIP
-/// LOCKED`) last only for this short transaction; the lease keeps other relays away after it.
+/// Messages a relay claims and publishes at once: a burst (a scheduler firing 100,000 tasks)
+/// goes out in few round trips to the database and the broker, while one batch still
+/// publishes well inside [`LEASE`].
+const BATCH: i64 = 1000;
+
+/// Leases the oldest rows no other relay holds, in one statement: the row locks
+/// (PostgreSQL-specific `SKIP LOCKED`) last only for it; the lease keeps other relays away
+/// after it. Returns the rows in outbox order.
 fn claim(conn: &mut PgConnection, batch: i64, lease: chrono::Duration) -> Result<Vec<OutboxRow>, DbError> {
     let now = Utc::now().naive_utc();
-    Ok(conn.transaction(|conn| {
-        let ids: Vec<i64> = outbox::table
-            .filter(outbox::claimed_until.is_null().or(outbox::claimed_until.lt(now)))
-            .order(outbox::id.asc())
-            .limit(batch)
-            .for_update()
-            .skip_locked()
-            .select(outbox::id)
-            .load(conn)?;
-        diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
-            .set((outbox::claimed_until.eq(Some(now + lease)), outbox::attempts.eq(outbox::attempts + 1)))
-            .execute(conn)?;
-        outbox::table
-            .filter(outbox::id.eq_any(&ids))
-            .order(outbox::id.asc())
-            .select(OutboxRow::as_select())
-            .load(conn)
-    })?)
+    let mut rows = diesel::sql_query(
+        "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM outbox WHERE claimed_until IS NULL OR claimed_until < $2 \
+                      ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, message_id, routing_key, body, traceparent",
+    )
+    .bind::<diesel::sql_types::Timestamp, _>(now + lease)
+    .bind::<diesel::sql_types::Timestamp, _>(now)
+    .bind::<diesel::sql_types::BigInt, _>(batch)
+    .load::<OutboxRow>(conn)?;
+    rows.sort_by_key(|r| r.id);
+    Ok(rows)
 }
 
 #[cfg(test)]

@@ -211,8 +211,12 @@ impl Backups {
             return Ok(Page::empty(&query));
         }
         let filter = query.filter.clone();
+        let window = query.window();
         let scope = (!query.all_projects).then_some(project);
-        let rows = self.db.read(move |conn| Ok(backups::list(conn, scope.as_ref(), &filter)?)).await?;
+        let rows = self
+            .db
+            .read(move |conn| Ok(backups::list(conn, scope.as_ref(), &filter, window.as_ref())?))
+            .await?;
         query.page(rows)
     }
 

@@ -10,7 +10,10 @@ use api_types::{
 use crate::{
     domain::BackupStatus,
     error::BackupError,
-    store::{BackupRow, backups::BackupFilter},
+    store::{
+        BackupRow,
+        backups::{BackupFilter, SortColumn, Window},
+    },
 };
 
 /// The largest page, and the page size when `limit` is not given (Cinder's `osapi_max_limit`).
@@ -42,6 +45,17 @@ impl SortKey {
                 ));
             }
         })
+    }
+
+    fn column(self) -> SortColumn {
+        match self {
+            Self::CreatedAt => SortColumn::CreatedAt,
+            Self::UpdatedAt => SortColumn::UpdatedAt,
+            Self::Name => SortColumn::Name,
+            Self::Status => SortColumn::Status,
+            Self::Size => SortColumn::Size,
+            Self::Id => SortColumn::Id,
+        }
     }
 
     /// Compares two backups ascending by this key.
@@ -151,6 +165,19 @@ impl ListQuery {
             marker: q.marker,
             with_count: q.with_count.as_deref().is_some_and(truthy),
             all_projects,
+        })
+    }
+
+    /// What of the list the page needs, when the database can cut it: with no marker to find
+    /// and no total to count, the first `offset + limit` rows in order and one more (which says
+    /// whether more follow). `None`: the page needs every matching backup.
+    pub fn window(&self) -> Option<Window> {
+        if self.marker.is_some() || self.with_count {
+            return None;
+        }
+        Some(Window {
+            order: self.order.iter().map(|(key, descending)| (key.column(), *descending)).collect(),
+            rows: self.offset.saturating_add(self.limit).saturating_add(1),
         })
     }
 

@@ -148,14 +148,54 @@ pub fn update(
         .map(drop)
 }
 
+/// A column a list is ordered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortColumn {
+    CreatedAt,
+    UpdatedAt,
+    Name,
+    Status,
+    Size,
+    Id,
+}
+
+impl SortColumn {
+    /// The `ORDER BY` term that sorts as the caller's comparison of rows does: text by its
+    /// bytes (`COLLATE "C"`, whatever the database's collation), a missing name before any.
+    fn term(self, descending: bool) -> String {
+        let dir = if descending { "DESC" } else { "ASC" };
+        match self {
+            Self::CreatedAt => format!("backups.created_at {dir}"),
+            Self::UpdatedAt => format!("backups.updated_at {dir}"),
+            Self::Name => {
+                let nulls = if descending { "LAST" } else { "FIRST" };
+                format!("backups.name COLLATE \"C\" {dir} NULLS {nulls}")
+            }
+            Self::Status => format!("backups.status COLLATE \"C\" {dir}"),
+            Self::Size => format!("backups.size_gib {dir}"),
+            Self::Id => format!("backups.id COLLATE \"C\" {dir}"),
+        }
+    }
+}
+
+/// The first `rows` backups of a list in `order` (keys with their direction, `true`:
+/// descending; ties broken by id in the direction of the last key), when that is all the
+/// caller needs of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    pub order: Vec<(SortColumn, bool)>,
+    pub rows: i64,
+}
+
 /// Every backup of a project, and those shared with it (of every project: `None`), matching the
-/// filter, in no particular
-/// order (the caller sorts and pages: a project's backups are few enough to page in memory,
-/// and every sort key and marker then behaves the same).
+/// filter. Without a window, in no particular order: the caller sorts and pages (a marker must
+/// be found among them, a total counted). With one, only the window's rows, in its order, so a
+/// first page of a long list costs the page rather than the list.
 pub fn list(
     conn: &mut PgConnection,
     project: Option<&ProjectId>,
     filter: &BackupFilter,
+    window: Option<&Window>,
 ) -> QueryResult<Vec<BackupRow>> {
     let mut q = backups::table.into_boxed();
     if let Some(p) = project {
@@ -176,6 +216,17 @@ pub fn list(
     }
     if let Some(p) = &filter.project {
         q = q.filter(backups::project_id.eq(DbProjectId::from(p)));
+    }
+    if let Some(w) = window {
+        let last_descending = w.order.last().is_some_and(|(_, d)| *d);
+        let terms: Vec<String> = w
+            .order
+            .iter()
+            .map(|(column, descending)| column.term(*descending))
+            .chain([SortColumn::Id.term(last_descending)])
+            .collect();
+        // The terms are built from SortColumn alone, never from request text.
+        q = q.order(diesel::dsl::sql::<diesel::sql_types::Text>(&terms.join(", "))).limit(w.rows);
     }
     q.select(BackupRow::as_select()).load(conn)
 }

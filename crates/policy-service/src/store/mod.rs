@@ -9,8 +9,6 @@
 
 pub mod schema;
 
-use std::collections::HashMap;
-
 use api_types::domain::{
     Frequency, PolicyName, PolicyStatus, ProjectId, ResourceId, Retention, RetentionDays, RetentionNum,
     Schedule, StartTimes, Tag, TimeZoneOffset, WeekDays,
@@ -174,13 +172,35 @@ pub fn delete_policy(conn: &mut PgConnection, id: ResourceId) -> QueryResult<usi
 }
 
 /// Volume counts per policy of a project.
-pub fn volume_counts(conn: &mut PgConnection, project: &ProjectId) -> QueryResult<HashMap<ResourceId, i64>> {
-    policy_volumes::table
-        .filter(policy_volumes::project_id.eq(DbProjectId::from(project)))
-        .group_by(policy_volumes::policy_id)
-        .select((policy_volumes::policy_id, diesel::dsl::count_star()))
-        .load::<(DbId, i64)>(conn)
-        .map(|rows| rows.into_iter().map(|(policy, n)| (policy.into(), n)).collect())
+/// A policy as the list shows it: its row, the number of its volumes, its tags by key.
+pub type PolicyInFull = (PolicyRow, i64, Vec<(String, String)>);
+
+/// The project's policies, oldest first, each with its number of volumes and its tags (by key,
+/// then value), in one statement: a list costs one round trip whatever its length.
+pub fn list_policies_in_full(conn: &mut PgConnection, project: &ProjectId) -> QueryResult<Vec<PolicyInFull>> {
+    use diesel::{dsl::sql, sql_types::Text};
+    let volume_count =
+        policy_volumes::table.filter(policy_volumes::policy_id.eq(policies::id)).count().single_value();
+    // [[key, value], …]: the tags travel as one JSON text and are split here.
+    let tags = sql::<diesel::sql_types::Nullable<Text>>(
+        "(SELECT json_agg(json_build_array(t.key, t.value) ORDER BY t.key, t.value)::text \
+          FROM policy_tags t WHERE t.policy_id = policies.id)",
+    );
+    let rows: Vec<(PolicyRow, Option<i64>, Option<String>)> = policies::table
+        .filter(policies::project_id.eq(DbProjectId::from(project)))
+        .order((policies::created_at.asc(), policies::id.asc()))
+        .select((PolicyRow::as_select(), volume_count, tags))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(row, volumes, tags)| {
+            let tags = match tags {
+                Some(json) => serde_json::from_str(&json)
+                    .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?,
+                None => Vec::new(),
+            };
+            Ok((row, volumes.unwrap_or(0), tags))
+        })
+        .collect()
 }
 
 pub fn volumes_of(conn: &mut PgConnection, policy_id: ResourceId) -> QueryResult<Vec<ResourceId>> {

@@ -27,6 +27,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    task_counts (policy_id, status) {
+        policy_id -> Text,
+        status -> Text,
+        n -> Int8,
+    }
+}
+
+diesel::table! {
     tasks (id) {
         id -> Text,
         seq -> Int8,
@@ -49,4 +57,4 @@ diesel::table! {
 
 diesel::joinable!(policy_volumes -> policies (policy_id));
 
-diesel::allow_tables_to_appear_in_same_query!(policies, policy_volumes, tasks,);
+diesel::allow_tables_to_appear_in_same_query!(policies, policy_volumes, task_counts, tasks,);

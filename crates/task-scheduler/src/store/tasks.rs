@@ -1,15 +1,23 @@
 //! The tasks: created by the scheduler, moved by worker reports and the sweeper, read by the
 //! task query.
 
+use std::collections::{HashMap, HashSet};
+
 use api_types::{
     domain::{ProjectId, ResourceId},
     dto::{SortDir, TaskState},
 };
 use chrono::NaiveDateTime;
-use diesel::{dsl::sql, expression::SqlLiteral, pg::Pg, prelude::*, sql_types::Bool};
+use diesel::{
+    dsl::sql,
+    expression::SqlLiteral,
+    pg::Pg,
+    prelude::*,
+    sql_types::{BigInt, Bool},
+};
 use service_kit::db::{DbId, DbProjectId};
 
-use super::schema::tasks;
+use super::schema::{task_counts, tasks};
 use crate::domain::{query::TaskQuery, task::TaskPatch};
 
 /// What started a task.
@@ -93,22 +101,42 @@ pub fn insert(conn: &mut PgConnection, task: &NewTask) -> QueryResult<bool> {
     Ok(n == 1)
 }
 
-/// The volume's task that is still `WAITING` or `RUNNING`, if any (of any policy: a volume that
-/// moved between policies is still busy with its old policy's task).
-pub fn open_task_of_volume(
+/// Inserts the tasks whose policy, volume, trigger and slot have none yet, in order, with as
+/// few statements as the bind-parameter limit allows; returns the ids of those inserted (the
+/// others were fired already, by another scheduler).
+pub fn insert_all(conn: &mut PgConnection, new: &[NewTask]) -> QueryResult<HashSet<ResourceId>> {
+    // Twelve parameters a row; PostgreSQL takes at most 65,535 in one statement.
+    const ROWS_PER_STATEMENT: usize = 1000;
+    let mut inserted = HashSet::with_capacity(new.len());
+    for chunk in new.chunks(ROWS_PER_STATEMENT) {
+        let ids: Vec<DbId> = diesel::insert_into(tasks::table)
+            .values(chunk)
+            .on_conflict((tasks::policy_id, tasks::volume_id, tasks::trigger, tasks::scheduled_at))
+            .do_nothing()
+            .returning(tasks::id)
+            .get_results(conn)?;
+        inserted.extend(ids.into_iter().map(ResourceId::from));
+    }
+    Ok(inserted)
+}
+
+/// For each of the volumes that has a task still `WAITING` or `RUNNING` (of any policy), its
+/// oldest such task and that task's status.
+pub fn open_tasks_of_volumes(
     conn: &mut PgConnection,
     project_id: &ProjectId,
-    volume_id: ResourceId,
-) -> QueryResult<Option<(ResourceId, String)>> {
-    tasks::table
+    volume_ids: &[ResourceId],
+) -> QueryResult<HashMap<ResourceId, (ResourceId, String)>> {
+    let volumes: Vec<DbId> = volume_ids.iter().copied().map(DbId).collect();
+    let open: Vec<(DbId, DbId, String)> = tasks::table
         .filter(tasks::project_id.eq(DbProjectId::from(project_id)))
-        .filter(tasks::volume_id.eq(DbId(volume_id)))
+        .filter(tasks::volume_id.eq_any(&volumes))
         .filter(is_open())
-        .order(tasks::seq.asc())
-        .select((tasks::id, tasks::status))
-        .first::<(DbId, String)>(conn)
-        .optional()
-        .map(|task| task.map(|(id, status)| (id.into(), status)))
+        .order((tasks::volume_id.asc(), tasks::seq.asc()))
+        .distinct_on(tasks::volume_id)
+        .select((tasks::volume_id, tasks::id, tasks::status))
+        .load(conn)?;
+    Ok(open.into_iter().map(|(volume, task, status)| (volume.into(), (task.into(), status))).collect())
 }
 
 /// PostgreSQL-specific: the task with its row locked until the transaction ends.
@@ -208,9 +236,20 @@ fn matching(policy_id: ResourceId, q: &TaskQuery) -> tasks::BoxedQuery<'static, 
     query
 }
 
-/// The number of the policy's tasks matching the filters (`count` in the response).
+/// The number of the policy's tasks matching the filters (`count` in the response). Without a
+/// `job_id` it is read from `task_counts`, which triggers keep per policy and status in the
+/// transaction that changes the tasks (counting a long history row by row cost milliseconds
+/// per request); with one, at most one task matches.
 pub fn count(conn: &mut PgConnection, policy_id: ResourceId, q: &TaskQuery) -> QueryResult<i64> {
-    matching(policy_id, q).count().get_result(conn)
+    if q.job_id.is_some() {
+        return matching(policy_id, q).count().get_result(conn);
+    }
+    let mut counters = task_counts::table.filter(task_counts::policy_id.eq(DbId(policy_id))).into_boxed();
+    if let Some(status) = q.status {
+        counters = counters.filter(task_counts::status.eq(status.as_str()));
+    }
+    // SUM of a bigint is a numeric in PostgreSQL; no policy has 2^63 tasks.
+    counters.select(sql::<BigInt>("coalesce(sum(n), 0)::bigint")).first(conn)
 }
 
 /// One page: tasks in `created_at` order (ties in creation order), after the marker's position

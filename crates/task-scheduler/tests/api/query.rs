@@ -126,6 +126,40 @@ async fn status_and_job_id_filter_and_count_what_they_match() {
     assert_eq!(app.tasks(policy, &format!("?job_id={}", new_id())).await["count"], 0);
 }
 
+/// The counts come from counters that triggers keep; they follow every change of a task's
+/// status (a report, the deadline sweep) and ignore changes that keep it.
+#[tokio::test]
+async fn count_follows_status_changes() {
+    let app = spawn_app().await;
+    let (policy, created) = policy_with_25_tasks(&app).await;
+    let count = |status: &'static str| {
+        let app = &app;
+        async move { app.tasks(policy, &format!("?status={status}")).await["count"].as_i64().unwrap() }
+    };
+    // created[3] is WAITING: it succeeds; created[8] (WAITING) only gets a message.
+    let done = ResourceId::parse("id", &created[3]).unwrap();
+    let noted = ResourceId::parse("id", &created[8]).unwrap();
+    app.db(move |c| {
+        let success = task_scheduler::domain::task::TaskPatch {
+            status: Some(TaskState::ExecuteSuccess),
+            ..Default::default()
+        };
+        tasks::apply(c, done, &success, None).unwrap();
+        let message =
+            task_scheduler::domain::task::TaskPatch { message: Some("noted".into()), ..Default::default() };
+        tasks::apply(c, noted, &message, None).unwrap();
+    })
+    .await;
+    assert_eq!((count("WAITING").await, count("EXECUTE_SUCCESS").await), (4, 6));
+    // Every open task is past its deadline far in the future.
+    let timed_out = app
+        .db(|c| tasks::time_out(c, store::naive(start() + TimeDelta::days(30)), "late", 100).unwrap())
+        .await;
+    assert_eq!(timed_out, 9);
+    assert_eq!((count("WAITING").await, count("RUNNING").await, count("EXECUTE_TIMEOUT").await), (0, 0, 9));
+    assert_eq!(app.tasks(policy, "").await["count"], 25);
+}
+
 #[tokio::test]
 async fn paging_by_marker_until_a_short_page_sees_every_task_once_in_order() {
     let app = spawn_app().await;

@@ -1,10 +1,7 @@
 use crate::routes::ProjectPath;
 use actix_web::web;
+use api_types::dto::{PolicyListResponse, PolicyView, TagView};
 use api_types::openapi::AuthErrors;
-use api_types::{
-    domain::ResourceId,
-    dto::{PolicyListResponse, PolicyView, TagView},
-};
 
 use crate::{error::PolicyError, routes::ReadAccess, startup::AppState, store};
 
@@ -33,20 +30,15 @@ pub async fn list_policies(
     let views = state
         .db
         .read(move |conn| {
-            let rows = store::list_policies(conn, &project)?;
-            let counts = store::volume_counts(conn, &project)?;
-            let mut tags = std::collections::HashMap::<ResourceId, Vec<TagView>>::new();
-            for (policy_id, key, value) in store::tags_of_project(conn, &project)? {
-                tags.entry(policy_id).or_default().push(TagView { key, value });
-            }
-            rows.into_iter()
-                .map(|row| {
+            store::list_policies_in_full(conn, &project)?
+                .into_iter()
+                .map(|(row, volumes, tags)| {
                     let settings = row.settings()?;
                     Ok(PolicyView {
                         scheduled_policy: settings.view(),
                         time_zone: row.time_zone.clone(),
-                        policy_resource_count: counts.get(&*row.id).copied().unwrap_or(0),
-                        tags: tags.remove(&*row.id).unwrap_or_default(),
+                        policy_resource_count: volumes,
+                        tags: tags.into_iter().map(|(key, value)| TagView { key, value }).collect(),
                         backup_policy_name: row.name,
                         backup_policy_id: row.id.to_string(),
                     })
