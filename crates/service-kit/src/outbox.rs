@@ -228,8 +228,8 @@ fn renew_lease(conn: &mut PgConnection, ids: &[i64], lease: chrono::Duration) ->
 }
 
 /// Messages a relay claims and publishes at once: a burst (a scheduler firing 100,000 tasks)
-/// goes out in few round trips to the database and the broker, while one batch still
-/// publishes well inside [`LEASE`].
+/// goes out in few round trips to the database and the broker (a batch that takes longer than
+/// [`LEASE`] to confirm keeps its lease: the relay renews it).
 const BATCH: i64 = 1000;
 
 /// Leases the oldest rows no other relay holds, in one statement: the row locks
