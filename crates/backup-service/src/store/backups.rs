@@ -199,11 +199,17 @@ pub fn list(
 ) -> QueryResult<Vec<BackupRow>> {
     let mut q = backups::table.into_boxed();
     if let Some(p) = project {
-        q = q.filter(
-            backups::project_id
-                .eq(DbProjectId::from(p))
-                .or(backups::id.eq_any(super::shares::shared_with(p))),
-        );
+        let own = backups::project_id.eq(DbProjectId::from(p));
+        q = match window {
+            // A window reads the project's backups in index order, which an `OR` with the
+            // shared ones would prevent; most projects have none shared with them, so those are
+            // looked up first and the `OR` added only when there are some.
+            Some(_) => {
+                let shared: Vec<DbId> = super::shares::shared_with(p).load(conn)?;
+                if shared.is_empty() { q.filter(own) } else { q.filter(own.or(backups::id.eq_any(shared))) }
+            }
+            None => q.filter(own.or(backups::id.eq_any(super::shares::shared_with(p)))),
+        };
     }
     if let Some(n) = &filter.name {
         q = q.filter(backups::name.eq(n));
