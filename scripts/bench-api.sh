@@ -10,7 +10,7 @@
 #   - the gateway's overhead: one request direct and through nginx, at a fixed rate.
 #
 # Everything runs in databases and an AMQP namespace of its own (vbs_bench_*, vbsbench), on
-# ports 18080-18090, and is removed afterwards. Knobs: BENCH_SECS (seconds per fixed-rate run,
+# ports 18280-18290 (apart from CI's compose gateway on 18080), and is removed afterwards. Knobs: BENCH_SECS (seconds per fixed-rate run,
 # default 15), BENCH_RATE (default 1000), BENCH_MAX_SECS (seconds per full-speed run, 10),
 # BENCH_CONNECTIONS (full-speed connections, 32), BENCH_TASKS (100000), BENCH_BACKUPS (1000).
 set -euo pipefail
@@ -32,8 +32,8 @@ bin="${CARGO_TARGET_DIR:-target}/release"
 
 run_dir=$PWD/data/bench-api
 rm -rf "$run_dir" && mkdir -p "$run_dir/volumes" "$run_dir/objects"
-gateway=127.0.0.1:18080 scheduler=127.0.0.1:18081 backup=127.0.0.1:18082 policy=127.0.0.1:18083
-ceiling=127.0.0.1:18090
+gateway=127.0.0.1:18280 scheduler=127.0.0.1:18281 backup=127.0.0.1:18282 policy=127.0.0.1:18283
+ceiling=127.0.0.1:18290
 databases=(vbs_bench_policy vbs_bench_scheduler vbs_bench_backup)
 drop_databases() {
     for db in "${databases[@]}"; do psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"; done
