@@ -118,6 +118,10 @@ bench-scheduler: ## 100,000 tasks due at one instant, two scheduler replicas: ti
 	@scripts/bench-scheduler.sh
 
 BENCH_DIR ?= data/bench
+.PHONY: bench-service
+bench-service: ## The service path (API → worker → engine) against the engine alone on bench-engine's 4 GiB image, and the 64 MiB latency floor
+	@BENCH_DIR=$(BENCH_DIR) scripts/bench-service.sh
+
 .PHONY: bench-engine
 bench-engine: ## The engine vs restic, borg and cp on a 4 GiB image (needs ~25 GiB free in BENCH_DIR)
 	cargo run --release -p backup-engine --example bench_engine -- $(BENCH_DIR) 4

@@ -7,7 +7,9 @@
 //! Knobs (environment): `BENCH_REPS` (engine and cp repetitions, default 6, median reported),
 //! `BENCH_THREADS`, `BENCH_FETCH_CONCURRENCY`, `BENCH_ZSTD_LEVEL`, `BENCH_NO_RESTORE_HASH`
 //! (restore without the per-block check), `BENCH_STORE_API_READS` (restore through the
-//! `ObjectStore` API instead of the local fast path), `BENCH_SKIP_REFS` (no restic/borg).
+//! `ObjectStore` API instead of the local fast path), `BENCH_SKIP_REFS` (no restic/borg),
+//! `BENCH_IMAGES_ONLY` (generate the images and stop: `make bench-service` times the engine
+//! itself).
 //!
 //! Every measured step runs as a child process under GNU `/usr/bin/time`, so wall time,
 //! user+sys CPU and peak RSS are measured the same way for every tool (the engine steps
@@ -318,6 +320,10 @@ fn main() {
         make_day2(&day1, &day2, size);
         std::fs::write(&stamp, &want).unwrap();
         println!("generated in {:.1}s", t.elapsed().as_secs_f64());
+    }
+    // `make bench-service` only needs the images (and times the engine itself).
+    if std::env::var("BENCH_IMAGES_ONLY").is_ok() {
+        return;
     }
     let sh = |c: &str| {
         Command::new("sh")
