@@ -19,56 +19,22 @@ use crate::{
 /// The largest page, and the page size when `limit` is not given (Cinder's `osapi_max_limit`).
 const MAX_LIMIT: i64 = 1000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SortKey {
-    CreatedAt,
-    UpdatedAt,
-    Name,
-    Status,
-    Size,
-    Id,
-}
-
-impl SortKey {
-    fn parse(field: &'static str, s: &str) -> Result<Self, ValidationError> {
-        Ok(match s {
-            "created_at" => Self::CreatedAt,
-            "updated_at" => Self::UpdatedAt,
-            "name" => Self::Name,
-            "status" => Self::Status,
-            "size" => Self::Size,
-            "id" => Self::Id,
-            other => {
-                return Err(ValidationError::new(
-                    field,
-                    format!("{other:?} is not one of created_at, updated_at, name, status, size, id"),
-                ));
-            }
-        })
-    }
-
-    fn column(self) -> SortColumn {
-        match self {
-            Self::CreatedAt => SortColumn::CreatedAt,
-            Self::UpdatedAt => SortColumn::UpdatedAt,
-            Self::Name => SortColumn::Name,
-            Self::Status => SortColumn::Status,
-            Self::Size => SortColumn::Size,
-            Self::Id => SortColumn::Id,
+/// A `sort` / `sort_key` value.
+fn sort_column(field: &'static str, s: &str) -> Result<SortColumn, ValidationError> {
+    Ok(match s {
+        "created_at" => SortColumn::CreatedAt,
+        "updated_at" => SortColumn::UpdatedAt,
+        "name" => SortColumn::Name,
+        "status" => SortColumn::Status,
+        "size" => SortColumn::Size,
+        "id" => SortColumn::Id,
+        other => {
+            return Err(ValidationError::new(
+                field,
+                format!("{other:?} is not one of created_at, updated_at, name, status, size, id"),
+            ));
         }
-    }
-
-    /// Compares two backups ascending by this key.
-    fn compare(self, a: &BackupRow, b: &BackupRow) -> Ordering {
-        match self {
-            Self::CreatedAt => a.created_at.cmp(&b.created_at),
-            Self::UpdatedAt => a.updated_at.cmp(&b.updated_at),
-            Self::Name => a.name.cmp(&b.name),
-            Self::Status => a.status.cmp(&b.status),
-            Self::Size => a.size_gib.cmp(&b.size_gib),
-            Self::Id => a.id.cmp(&b.id),
-        }
-    }
+    })
 }
 
 /// `desc` (the default) or `asc`.
@@ -87,9 +53,9 @@ fn parse_order(
     sort: Option<&str>,
     sort_key: Option<&str>,
     sort_dir: Option<&str>,
-) -> Result<Vec<(SortKey, bool)>, ValidationError> {
+) -> Result<Vec<(SortColumn, bool)>, ValidationError> {
     let Some(sort) = sort else {
-        let key = SortKey::parse("sort_key", sort_key.unwrap_or("created_at"))?;
+        let key = sort_column("sort_key", sort_key.unwrap_or("created_at"))?;
         return Ok(vec![(key, descending("sort_dir", sort_dir)?)]);
     };
     if sort_key.is_some() || sort_dir.is_some() {
@@ -101,7 +67,7 @@ fn parse_order(
                 Some((k, d)) => (k.trim(), Some(d.trim())),
                 None => (item.trim(), None),
             };
-            Ok((SortKey::parse("sort", key)?, descending("sort", dir)?))
+            Ok((sort_column("sort", key)?, descending("sort", dir)?))
         })
         .collect()
 }
@@ -113,7 +79,7 @@ pub struct ListQuery {
     /// A filter no backup can match (an unknown status, an id that is not one).
     unmatchable: bool,
     /// Keys with their direction (`true`: descending), most significant first.
-    order: Vec<(SortKey, bool)>,
+    order: Vec<(SortColumn, bool)>,
     pub limit: i64,
     offset: i64,
     /// Start after this backup (as given; Cinder answers 400 for one not in the list).
@@ -176,7 +142,7 @@ impl ListQuery {
             return None;
         }
         Some(Window {
-            order: self.order.iter().map(|(key, descending)| (key.column(), *descending)).collect(),
+            order: self.order.clone(),
             rows: self.offset.saturating_add(self.limit).saturating_add(1),
         })
     }

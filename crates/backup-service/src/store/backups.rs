@@ -160,6 +160,18 @@ pub enum SortColumn {
 }
 
 impl SortColumn {
+    /// Compares two backups ascending by this column, as [`Self::term`] orders them in SQL.
+    pub fn compare(self, a: &BackupRow, b: &BackupRow) -> std::cmp::Ordering {
+        match self {
+            Self::CreatedAt => a.created_at.cmp(&b.created_at),
+            Self::UpdatedAt => a.updated_at.cmp(&b.updated_at),
+            Self::Name => a.name.cmp(&b.name),
+            Self::Status => a.status.cmp(&b.status),
+            Self::Size => a.size_gib.cmp(&b.size_gib),
+            Self::Id => a.id.cmp(&b.id),
+        }
+    }
+
     /// The `ORDER BY` term that sorts as the caller's comparison of rows does: text by its
     /// bytes (`COLLATE "C"`, whatever the database's collation), a missing name before any.
     fn term(self, descending: bool) -> String {
