@@ -12,6 +12,10 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     process::Command,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -364,13 +368,13 @@ async fn restarting_the_broker_and_the_database_mid_flow_loses_and_doubles_nothi
     execute(&api, &policy).await;
     // Traffic on every service while the database restarts: each answer is a success or a 503
     // in the API's envelope, never another error, and no process exits (checked below).
-    let stop = stop_flag();
+    let stop = Arc::new(AtomicBool::new(false));
     let traffic = tokio::spawn(traffic(api.clone(), policy.clone(), stop.clone()));
     docker(&["restart", &compose.container("postgres")]);
     compose.wait_healthy("postgres").await;
     eprintln!("postgres restarted and healthy {:?}", started.elapsed());
     tokio::time::sleep(Duration::from_secs(2)).await;
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    stop.store(true, Ordering::SeqCst);
     let answers = traffic.await.unwrap();
     let unavailable = answers.iter().filter(|(s, _)| *s == 503).count();
     eprintln!("{} requests during the database restart: {unavailable} answered 503", answers.len());
@@ -424,24 +428,16 @@ async fn restarting_the_broker_and_the_database_mid_flow_loses_and_doubles_nothi
     }
 }
 
-fn stop_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-    std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false))
-}
-
 /// Reads from each service in turn (policies, the task query, backups) until `stop`; returns
 /// every answer's status and body.
-async fn traffic(
-    api: Api,
-    policy: String,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> Vec<(u16, Value)> {
+async fn traffic(api: Api, policy: String, stop: Arc<AtomicBool>) -> Vec<(u16, Value)> {
     let paths = [
         "/v2/{p}/backuppolicy".to_owned(),
         format!("/v2/{{p}}/backuppolicy/{policy}/backuptasks?limit=5"),
         "/v2/{p}/backups/detail?limit=5".to_owned(),
     ];
     let mut answers = Vec::new();
-    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+    while !stop.load(Ordering::SeqCst) {
         for path in &paths {
             answers.push(api.get(path).await);
         }

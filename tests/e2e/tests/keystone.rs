@@ -34,7 +34,7 @@ struct Keystone {
 impl Keystone {
     /// Starts it unless it runs.
     fn up() -> Self {
-        let out = Command::new(support::crate_dir().join("../../scripts/keystone.sh"))
+        let out = Command::new(service_kit::testing::repo_file("scripts/keystone.sh"))
             .arg("up")
             .stderr(Stdio::inherit())
             .output()
@@ -63,24 +63,30 @@ impl Keystone {
                 "name": user, "domain": {"name": "Default"}, "password": password}}},
             "scope": {"project": project},
         }});
-        // Keystone's SQLite refuses a write now and then while other tests write ("database is
-        // locked", a 500): ask again, as a client would.
+        let res = self.post_created("/auth/tokens?nocatalog", None, &body).await;
+        res.headers()["X-Subject-Token"].to_str().unwrap().to_owned()
+    }
+
+    /// POSTs `body` to `path` (with `token`, if any) and expects 201. Keystone's SQLite refuses
+    /// a write now and then while other tests write ("database is locked", a 500): a 5xx is
+    /// asked again, as a client would.
+    async fn post_created(&self, path: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
         let mut attempts = 0;
         loop {
-            let res = self
-                .http
-                .post(format!("{}/auth/tokens?nocatalog", self.url))
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
+            let mut req = self.http.post(format!("{}{path}", self.url)).json(body);
+            if let Some(token) = token {
+                req = req.header("X-Auth-Token", token);
+            }
+            let res = req.send().await.unwrap();
             if res.status().is_server_error() && attempts < 5 {
                 attempts += 1;
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 continue;
             }
-            assert_eq!(res.status(), 201, "token for {user}: {}", res.text().await.unwrap());
-            return res.headers()["X-Subject-Token"].to_str().unwrap().to_owned();
+            if res.status() != 201 {
+                panic!("POST {path}: {} {}", res.status(), res.text().await.unwrap());
+            }
+            return res;
         }
     }
 
@@ -90,25 +96,7 @@ impl Keystone {
     }
 
     async fn create(&self, admin: &str, path: &str, body: Value) -> Value {
-        let mut attempts = 0;
-        loop {
-            let res = self
-                .http
-                .post(format!("{}{path}", self.url))
-                .header("X-Auth-Token", admin)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            // As for tokens: SQLite's "database is locked" under the tests' parallel writes.
-            if res.status().is_server_error() && attempts < 5 {
-                attempts += 1;
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                continue;
-            }
-            assert_eq!(res.status(), 201, "POST {path}: {}", res.text().await.unwrap());
-            return res.json().await.unwrap();
-        }
+        self.post_created(path, Some(admin), &body).await.json().await.unwrap()
     }
 
     /// The id of a role, creating it when it does not exist (only `service` may be missing).
@@ -468,7 +456,7 @@ struct OwnKeystone {
 
 impl OwnKeystone {
     async fn start(port: u16) -> Self {
-        let child = Command::new(support::crate_dir().join("../../scripts/keystone.sh"))
+        let child = Command::new(service_kit::testing::repo_file("scripts/keystone.sh"))
             .args(["serve", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -706,7 +694,7 @@ async fn stock_python_clients_with_their_defaults() {
 
     let started = Instant::now();
     let status = Command::new(format!("{}/bin/python", w.keystone.venv))
-        .arg(support::crate_dir().join("../client/stock.py"))
+        .arg(service_kit::testing::repo_file("tests/client/stock.py"))
         .env("OS_CLIENT_CONFIG_FILE", clouds.0.join("clouds.yaml"))
         .env("VBS_VOLUME", &volume)
         .env("VBS_TARGET", &target)
