@@ -6,6 +6,7 @@
 
 use std::{
     net::SocketAddr,
+    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -101,6 +102,17 @@ pub async fn execute(pool: &crate::db::PgPool, sql: String) {
     })
     .await
     .expect("the blocking task");
+}
+
+/// A file of the checkout under test, by its path from the repository root (e.g.
+/// `openapi/policy-service.json`). Taken from the running test's crate directory (cargo and
+/// nextest set `CARGO_MANIFEST_DIR` at run time, and every crate is two levels down) rather
+/// than a build-time path: checkouts that share a target directory share unchanged test
+/// binaries, whose build-time path names whichever checkout built them.
+pub fn repo_file(path: &str) -> PathBuf {
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    crate_dir.join("../..").join(path)
 }
 
 pub fn database_url() -> String {

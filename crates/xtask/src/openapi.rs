@@ -100,8 +100,7 @@ mod tests {
     #[test]
     fn the_committed_gateway_document_is_up_to_date() {
         let committed =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/vbs.json"))
-                .unwrap_or_default();
+            std::fs::read_to_string(service_kit::testing::repo_file("openapi/vbs.json")).unwrap_or_default();
         assert!(
             committed == Doc::Gateway.json().unwrap(),
             "openapi/vbs.json is out of date: run `make openapi` and commit the result"

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 fn document() -> &'static Value {
     static DOC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
     DOC.get_or_init(|| {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/vbs.json"))
+        let text = std::fs::read_to_string(service_kit::testing::repo_file("openapi/vbs.json"))
             .expect("openapi/vbs.json");
         serde_json::from_str(&text).unwrap()
     })

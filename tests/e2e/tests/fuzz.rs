@@ -34,7 +34,7 @@ async fn the_api_survives_a_bounded_fuzz_run_within_its_document() {
 
 /// Runs `scripts/fuzz.sh` against the stack, printing its report; fails the test on any failure.
 async fn fuzz(stack: &Stack, project: &str, what: &str, path_ids: Option<&str>) {
-    let root = support::crate_dir().join("../..");
+    let root = service_kit::testing::repo_file("");
     let mut cmd = Command::new(root.join("scripts/fuzz.sh"));
     cmd.env("VBS_FUZZ_URL", &stack.base_url)
         .env("VBS_FUZZ_PROJECT", project)

@@ -23,7 +23,7 @@ async fn generated_client_drives_the_stack() {
     let snapshot = stack.create_snapshot(&project, &volume);
     let up = started.elapsed();
 
-    let script = support::crate_dir().join("../../scripts/client-smoke.sh");
+    let script = service_kit::testing::repo_file("scripts/client-smoke.sh");
     let t = Instant::now();
     // The script is synchronous; the stack's processes run on their own, so blocking this
     // task is harmless.

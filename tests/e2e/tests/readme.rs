@@ -92,7 +92,7 @@ fn shell_blocks_are_taken_between_the_headings_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_walk_throughs_run_as_written() {
-    let root = support::crate_dir().join("../..").canonicalize().unwrap();
+    let root = service_kit::testing::repo_file("").canonicalize().unwrap();
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let blocks = shell_blocks(&readme, FIRST, END);
     let headings: Vec<&str> = blocks.iter().map(|(h, _)| *h).collect();

@@ -3,8 +3,8 @@ use crate::helpers::spawn_app;
 /// `make openapi` regenerates the committed document; this fails when they differ.
 #[test]
 fn the_committed_openapi_document_matches_the_code() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/policy-service.json");
-    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    let committed = std::fs::read_to_string(service_kit::testing::repo_file("openapi/policy-service.json"))
+        .unwrap_or_default();
     let generated = policy_service::openapi::document().to_json();
     assert!(
         committed == generated,

@@ -555,9 +555,3 @@ pub fn mixed_image(len: usize, seed: u64) -> Vec<u8> {
     }
     out
 }
-
-/// This crate's directory in the checkout being tested: the runner's `CARGO_MANIFEST_DIR` (a
-/// build shared by two checkouts bakes in the one that compiled it), else the compiled one.
-pub fn crate_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
-}
