@@ -265,7 +265,7 @@ fn engine_child(args: &[String]) {
                     .backup(BackupRequest {
                         project: "bench",
                         backup_id: &args[2],
-                        source: Path::new(&args[3]),
+                        source: Path::new(&args[3]).into(),
                         parent: args.get(4).map(String::as_str),
                         progress: None,
                     })

@@ -70,6 +70,14 @@
 //! * GC: one bit per stored block plus ~100 B per pack (≈ 4 MB for 1 TiB of 64 KiB blocks),
 //!   plus the moved-block map of one repack run, bounded by `max_repack_bytes`.
 //!
+//! ## Sources and targets
+//! A backup reads a raw image or block device by path, or any [`VolumeReader`] (a volume
+//! driver's client of another backend, such as Ceph RBD); a restore writes into a file or any
+//! [`VolumeWriter`]. When a reader knows which extents can hold data
+//! ([`VolumeReader::extents`]: the allocated ones, or those changed since the snapshot the
+//! parent backup was taken from), only the blocks they touch are read; the others are zero
+//! blocks or the parent's. [`BackupStats::bytes_read`] says how much was read.
+//!
 //! ## Pipelines
 //! Backup: a reader thread (`pread` in 1 MiB batches) → `threads` hash+compress threads →
 //! the async writer (reorder, dedup, packs, bounded parallel uploads, manifest stream).
@@ -96,6 +104,7 @@ mod restore;
 mod staging;
 mod storeio;
 mod types;
+mod volume;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -107,6 +116,7 @@ pub use types::{
     BackupInfo, BackupRequest, BackupStats, EngineConfig, GcOptions, GcReport, Progress, ProjectUsage,
     RestoreOptions, RestoreStats, VerifyReport,
 };
+pub use volume::{ExtentIter, Extents, Source, VolumeReader, VolumeWriter};
 
 use crate::error::Result;
 use crate::keys::{ProjectKeys, validate_id};
@@ -146,7 +156,35 @@ impl Engine {
         target: &Path,
         opts: RestoreOptions,
     ) -> Result<RestoreStats> {
-        restore::run_restore(&self.store, &self.config, project, backup_id, target, opts).await
+        restore::run_restore(
+            &self.store,
+            &self.config,
+            project,
+            backup_id,
+            restore::Target::Path(target.to_path_buf()),
+            opts,
+        )
+        .await
+    }
+
+    /// Restores a backup into any [`VolumeWriter`] at least as large as the volume, as
+    /// [`Self::restore`] does into a file.
+    pub async fn restore_to(
+        &self,
+        project: &str,
+        backup_id: &str,
+        target: Arc<dyn VolumeWriter>,
+        opts: RestoreOptions,
+    ) -> Result<RestoreStats> {
+        restore::run_restore(
+            &self.store,
+            &self.config,
+            project,
+            backup_id,
+            restore::Target::Writer(target),
+            opts,
+        )
+        .await
     }
 
     /// Reads every block a backup references, decompresses it and checks its BLAKE3.

@@ -1,6 +1,6 @@
 //! Public configuration, request and result types.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -122,8 +122,8 @@ pub struct BackupRequest<'a> {
     pub project: &'a str,
     /// Caller-chosen backup id (a UUID string).
     pub backup_id: &'a str,
-    /// Raw image or block device, read with ordinary file I/O.
-    pub source: &'a Path,
+    /// What to read: a raw image or block device by path, or a [`crate::VolumeReader`].
+    pub source: crate::Source<'a>,
     /// The volume's latest backup, making this one incremental.
     pub parent: Option<&'a str>,
     /// Updated as the backup proceeds.
@@ -154,6 +154,9 @@ pub struct BackupStats {
     /// The backup already existed (a re-run of a committed backup id): nothing was written,
     /// the counters are the original ones.
     pub already_existed: bool,
+    /// Bytes read from the source: the volume's length, or less when the source knew which
+    /// extents to read ([`crate::VolumeReader::extents`]). 0 when `already_existed`.
+    pub bytes_read: u64,
 }
 
 /// A committed backup as listed.

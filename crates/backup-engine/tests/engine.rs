@@ -26,7 +26,7 @@ async fn backup(
     src: &std::path::Path,
     parent: Option<&str>,
 ) -> Result<backup_engine::BackupStats, EngineError> {
-    e.backup(BackupRequest { project, backup_id: id, source: src, parent, progress: None }).await
+    e.backup(BackupRequest { project, backup_id: id, source: src.into(), parent, progress: None }).await
 }
 
 async fn assert_restores(env: &Env, e: &Engine, project: &str, id: &str, expected: &[u8]) {
@@ -60,7 +60,7 @@ async fn full_backup_restores_sha_identical() {
             .backup(BackupRequest {
                 project: P,
                 backup_id: &id,
-                source: &src,
+                source: (&src).into(),
                 parent: None,
                 progress: Some(progress.clone()),
             })
@@ -466,7 +466,7 @@ async fn gc_never_touches_an_in_flight_backup() {
         e2.backup(BackupRequest {
             project: P,
             backup_id: "child",
-            source: &src2c,
+            source: (&src2c).into(),
             parent: Some("parent"),
             progress: None,
         })

@@ -23,9 +23,8 @@ mod read;
 mod write;
 
 use std::fs::File;
-use std::io::{Seek, SeekFrom};
-use std::path::Path as FsPath;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -41,6 +40,7 @@ use crate::storeio::{
     ManifestReader, ManifestSink, PendingMarker, delete_quiet, list_all, manifest_summary, now_unix, put_json,
 };
 use crate::types::{BackupRequest, BackupStats, EngineConfig, Progress};
+use crate::volume::{Source, VolumeReader};
 
 /// Target bytes per read batch: large enough to amortise channel and syscall costs, small
 /// enough that a few dozen in flight stay a few tens of MiB.
@@ -57,7 +57,7 @@ pub(crate) async fn run_backup(
     if let Some(stats) = committed_stats(store, &manifest_path, &req).await? {
         return Ok(stats);
     }
-    let (file, volume_len) = open_source(req.source).await?;
+    let (source, volume_len) = open_source(&req.source).await?;
     let parent_reader = open_parent(store, &keys, &req).await?;
     let block_size = match &parent_reader {
         Some(r) => r.header().block_size as usize,
@@ -90,7 +90,7 @@ pub(crate) async fn run_backup(
         resume,
     };
     attempt.progress.start(volume_len);
-    let outcome = attempt.write(&manifest_path, file, parent_reader).await;
+    let outcome = attempt.write(&manifest_path, source, parent_reader).await;
     if outcome.is_err() {
         reclaim_failed_attempt(store, &keys, owner, &manifest_path).await;
     }
@@ -154,13 +154,18 @@ async fn committed_stats(
 }
 
 /// Opens the source and measures it.
-async fn open_source(source: &FsPath) -> Result<(File, u64)> {
-    let source_path = source.to_path_buf();
-    tokio::task::spawn_blocking(move || -> Result<(File, u64)> {
-        let mut f = File::open(&source_path).map_err(|e| EngineError::io(&source_path, e))?;
-        // Seeking to the end gives the size of block devices too (their metadata says 0).
-        let len = f.seek(SeekFrom::End(0)).map_err(|e| EngineError::io(&source_path, e))?;
-        Ok((f, len))
+async fn open_source(source: &Source<'_>) -> Result<(Arc<dyn VolumeReader>, u64)> {
+    let (path, reader) = match source {
+        Source::Path(p) => (p.to_path_buf(), None),
+        Source::Reader(r) => ("backup source".into(), Some(Arc::clone(r))),
+    };
+    tokio::task::spawn_blocking(move || -> Result<(Arc<dyn VolumeReader>, u64)> {
+        let reader: Arc<dyn VolumeReader> = match reader {
+            Some(r) => r,
+            None => Arc::new(File::open(&path).map_err(|e| EngineError::io(&path, e))?),
+        };
+        let len = reader.size().map_err(|e| EngineError::io(&path, e))?;
+        Ok((reader, len))
     })
     .await
     .map_err(|e| EngineError::Pipeline(format!("open task: {e}")))?
@@ -266,6 +271,7 @@ pub(crate) fn stats_from(
         objects_written: footer.packs_written + 1,
         had_parent: header.parent.is_some(),
         already_existed,
+        bytes_read: 0,
     }
 }
 
@@ -288,12 +294,16 @@ impl Attempt<'_> {
     async fn write(
         &self,
         manifest_path: &Path,
-        file: File,
+        source: Arc<dyn VolumeReader>,
         parent: Option<ManifestReader>,
     ) -> Result<BackupStats> {
         let mut sink = ManifestSink::create(self.store, manifest_path).await?;
-        match self.pipeline(file, parent, &mut sink).await {
-            Ok(footer) => Ok(stats_from(&self.header, &footer, sink.finish().await?, false)),
+        let bytes_read = Arc::new(AtomicU64::new(0));
+        match self.pipeline(source, parent, &mut sink, &bytes_read).await {
+            Ok(footer) => Ok(BackupStats {
+                bytes_read: bytes_read.load(Ordering::Relaxed),
+                ..stats_from(&self.header, &footer, sink.finish().await?, false)
+            }),
             Err(e) => {
                 sink.abort().await;
                 Err(e)
@@ -303,9 +313,10 @@ impl Attempt<'_> {
 
     async fn pipeline(
         &self,
-        file: File,
+        source: Arc<dyn VolumeReader>,
         parent_reader: Option<ManifestReader>,
         sink: &mut ManifestSink,
+        bytes_read: &Arc<AtomicU64>,
     ) -> Result<ManifestFooter> {
         let block_size = self.header.block_size as usize;
         let threads = self.config.worker_threads();
@@ -317,7 +328,9 @@ impl Attempt<'_> {
         let (batch_tx, batch_rx) = crossbeam_channel::bounded(threads * 2);
         let (out_tx, out_rx) = mpsc::channel(threads * 2);
         let reader = Reader {
-            file,
+            source,
+            parent: self.header.parent.clone(),
+            bytes_read: Arc::clone(bytes_read),
             volume_len: self.header.volume_len,
             block_size,
             batch_bytes,

@@ -11,10 +11,11 @@ use crate::format::{BlockRef, Codec, block_checksum};
 /// What a worker made of one block.
 pub(super) enum BlockOut {
     Zero,
-    /// The parent's reference; `check` is this block's checksum (the parent may predate them).
+    /// The parent's reference; `check` is this block's checksum (the parent may predate
+    /// them), or the parent's for a block that was not read.
     Reuse {
         parent: BlockRef,
-        check: u64,
+        check: Option<u64>,
     },
     /// Not the parent's: its payload is `start..start + len` of [`Processed::payload`].
     New {
@@ -90,6 +91,15 @@ fn process_batch(
     let mut blocks = Vec::with_capacity(batch.parent.len());
     let mut payload = Vec::new();
     for (i, block) in batch.data.chunks(block_size).enumerate() {
+        if let Some(unread) = &batch.unread
+            && unread.blocks.get(i).copied().unwrap_or(false)
+        {
+            blocks.push(match batch.parent.get(i) {
+                Some(Some(p)) if unread.from_parent => BlockOut::Reuse { parent: *p, check: p.check },
+                _ => BlockOut::Zero,
+            });
+            continue;
+        }
         if is_zero(block) {
             blocks.push(BlockOut::Zero);
             continue;
@@ -101,7 +111,7 @@ fn process_batch(
             && p.hash == hash
             && p.raw_len == raw_len
         {
-            blocks.push(BlockOut::Reuse { parent: *p, check });
+            blocks.push(BlockOut::Reuse { parent: *p, check: Some(check) });
             continue;
         }
         scratch.clear();

@@ -1,10 +1,15 @@
 //! Read stage: one thread reads the source in batches of whole blocks (`pread`, ~1 MiB) and
 //! attaches to each batch the parent's entries for the same offsets, pulling the parent's
 //! manifest chunk by chunk as it goes (the streaming merge described in [`super`]).
+//!
+//! When the source knows which extents can hold data ([`VolumeReader::extents`]), only the
+//! blocks they touch are read; the others are marked as not read, and the workers make them
+//! zero blocks or the parent's, as the extents say.
 
 use std::collections::VecDeque;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::iter::Peekable;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc;
 
@@ -12,6 +17,7 @@ use super::process::Processed;
 use crate::error::{EngineError, Result};
 use crate::format::ManifestEntry;
 use crate::storeio::ManifestReader;
+use crate::volume::{ExtentIter, Extents, VolumeReader};
 
 /// Consecutive blocks of the source, with the parent's entries for the same offsets (`None`
 /// past the parent's end).
@@ -19,6 +25,15 @@ pub(super) struct Batch {
     pub(super) seq: u64,
     pub(super) data: Vec<u8>,
     pub(super) parent: Vec<ManifestEntry>,
+    /// Blocks not read (zeros in `data`), when the source's extents left some out.
+    pub(super) unread: Option<Unread>,
+}
+
+/// The blocks of a batch the reader did not read, because no extent touches them.
+pub(super) struct Unread {
+    pub(super) blocks: Vec<bool>,
+    /// They are the parent's blocks (`true`) or zeros.
+    pub(super) from_parent: bool,
 }
 
 /// Parent manifest entries, chunk by chunk.
@@ -62,7 +77,11 @@ impl Drop for AbortOnDrop {
 /// The reader thread's input and outputs. Batches go to the hash+compress workers; a read
 /// error skips them and goes straight to the writer.
 pub(super) struct Reader {
-    pub(super) file: File,
+    pub(super) source: Arc<dyn VolumeReader>,
+    /// The backup's parent, for [`VolumeReader::extents`].
+    pub(super) parent: Option<String>,
+    /// Bytes read so far.
+    pub(super) bytes_read: Arc<AtomicU64>,
     pub(super) volume_len: u64,
     pub(super) block_size: usize,
     pub(super) batch_bytes: u64,
@@ -81,39 +100,120 @@ impl Reader {
     }
 
     fn run(mut self) {
+        if let Err(e) = self.read_all() {
+            let _ = self.out_tx.blocking_send(Err(e));
+        }
+    }
+
+    fn read_all(&mut self) -> Result<()> {
         let (volume_len, block_size, batch_bytes) = (self.volume_len, self.block_size, self.batch_bytes);
+        let io = |source| EngineError::Io { path: "backup source".into(), source };
+        let mut extents = self.source.extents(self.parent.as_deref()).map_err(io)?.map(ExtentCursor::new);
         let mut parent_buf: VecDeque<ManifestEntry> = VecDeque::new();
         let mut parent_open = true;
         let mut offset = 0u64;
         let mut seq = 0u64;
         while offset < volume_len {
             let n = (volume_len - offset).min(batch_bytes) as usize;
-            let mut data = vec![0u8; n];
-            if let Err(e) = self.file.read_exact_at(&mut data, offset) {
-                let _ = self
-                    .out_tx
-                    .blocking_send(Err(EngineError::Io { path: "backup source".into(), source: e }));
-                return;
-            }
             let blocks = n.div_ceil(block_size);
             while parent_open && parent_buf.len() < blocks {
                 match self.parent_rx.blocking_recv() {
-                    Some(Ok(chunk)) => parent_buf.extend(chunk),
-                    Some(Err(e)) => {
-                        let _ = self.out_tx.blocking_send(Err(e));
-                        return;
-                    }
+                    Some(chunk) => parent_buf.extend(chunk?),
                     None => parent_open = false,
                 }
             }
             let take = blocks.min(parent_buf.len());
             let mut parent: Vec<ManifestEntry> = parent_buf.drain(..take).collect();
             parent.resize(blocks, None);
-            if self.batch_tx.send(Batch { seq, data, parent }).is_err() {
-                return;
+            let mut data = vec![0u8; n];
+            let unread = match &mut extents {
+                None => {
+                    self.source.read_exact_at(&mut data, offset).map_err(io)?;
+                    self.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
+                    None
+                }
+                Some(cursor) => Some(self.read_touched(cursor, &mut data, offset, &parent)?),
+            };
+            if self.batch_tx.send(Batch { seq, data, parent, unread }).is_err() {
+                return Ok(());
             }
             offset += n as u64;
             seq += 1;
+        }
+        Ok(())
+    }
+
+    /// Reads the blocks of the batch at `offset` that an extent touches, in runs of adjacent
+    /// blocks, and says which were not read.
+    fn read_touched(
+        &self,
+        cursor: &mut ExtentCursor,
+        data: &mut [u8],
+        offset: u64,
+        parent: &[ManifestEntry],
+    ) -> Result<Unread> {
+        let io = |source| EngineError::Io { path: "backup source".into(), source };
+        let bs = self.block_size;
+        let mut unread = vec![false; data.len().div_ceil(bs)];
+        for (i, skip) in unread.iter_mut().enumerate() {
+            let start = offset + (i * bs) as u64;
+            let len = bs.min(data.len() - i * bs);
+            let touched = cursor.touches(start, start + len as u64)?;
+            // The parent's block stands in for an untouched one only if it is as long (a
+            // volume that grew has a longer block where the parent's last one was short).
+            let parent_fits = match parent.get(i) {
+                Some(Some(p)) => p.raw_len as usize == len,
+                _ => true,
+            };
+            *skip = !touched && (parent_fits || !cursor.since_parent);
+        }
+        let mut i = 0;
+        while i < unread.len() {
+            if unread[i] {
+                i += 1;
+                continue;
+            }
+            let run = unread[i..].iter().take_while(|s| !**s).count();
+            let (from, to) = (i * bs, ((i + run) * bs).min(data.len()));
+            self.source.read_exact_at(&mut data[from..to], offset + from as u64).map_err(io)?;
+            self.bytes_read.fetch_add((to - from) as u64, Ordering::Relaxed);
+            i += run;
+        }
+        Ok(Unread { blocks: unread, from_parent: cursor.since_parent })
+    }
+}
+
+/// Walks the source's extents alongside the blocks, both in ascending order.
+struct ExtentCursor {
+    since_parent: bool,
+    ranges: Peekable<ExtentIter>,
+    /// Start of the last extent passed over, to refuse extents out of order.
+    last_start: u64,
+}
+
+impl ExtentCursor {
+    fn new(e: Extents) -> Self {
+        Self { since_parent: e.since_parent, ranges: e.ranges.peekable(), last_start: 0 }
+    }
+
+    /// Whether an extent overlaps `start..end`; extents ending before `start` are passed over
+    /// (blocks come in ascending order, so they can touch no later block).
+    fn touches(&mut self, start: u64, end: u64) -> Result<bool> {
+        loop {
+            if let Some(Err(e)) = self.ranges.next_if(Result::is_err) {
+                return Err(EngineError::Io { path: "backup source extents".into(), source: e });
+            }
+            let Some(Ok((s, len))) = self.ranges.peek() else { return Ok(false) };
+            let (s, len) = (*s, *len);
+            if s < self.last_start {
+                return Err(EngineError::Pipeline(format!("source extents out of order at offset {s}")));
+            }
+            if s.saturating_add(len) <= start || len == 0 {
+                self.last_start = s;
+                self.ranges.next();
+                continue;
+            }
+            return Ok(s < end);
         }
     }
 }

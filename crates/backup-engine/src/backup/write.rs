@@ -168,7 +168,7 @@ impl<'a> Writer<'a> {
                         .or_else(|| self.resumed.get(&hash).filter(|r| r.raw_len == raw_len).copied());
                     if let Some(r) = stored {
                         self.footer.blocks_reused += 1;
-                        Some((r, check))
+                        Some((r, Some(check)))
                     } else {
                         let data = p
                             .payload
@@ -178,12 +178,13 @@ impl<'a> Writer<'a> {
                         self.footer.blocks_new += 1;
                         self.footer.payload_bytes += len as u64;
                         self.cache.insert(r);
-                        Some((r, check))
+                        Some((r, Some(check)))
                     }
                 }
             };
-            // Every entry gets the checksum restores verify, whatever reference it reuses.
-            enc.push(&entry.map(|(r, check)| BlockRef { check: Some(check), ..r }))?;
+            // Every entry gets the checksum restores verify, whatever reference it reuses (a
+            // block that was not read keeps the parent's, which the oldest manifests lack).
+            enc.push(&entry.map(|(r, check)| BlockRef { check, ..r }))?;
         }
         Ok(())
     }

@@ -22,9 +22,8 @@ mod pool;
 mod verify;
 mod write;
 
-use std::fs::{File, OpenOptions};
-use std::io::{Seek, SeekFrom};
-use std::path::Path as FsPath;
+use std::fs::OpenOptions;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -42,6 +41,7 @@ use crate::format::Check;
 use crate::keys::{ProjectKeys, validate_id};
 use crate::storeio::{ManifestReader, ReadLease};
 use crate::types::{EngineConfig, Progress, RestoreOptions, RestoreStats};
+use crate::volume::VolumeWriter;
 
 /// Decoded jobs waiting for the restore's writer thread.
 const WRITE_QUEUE: usize = 4;
@@ -77,12 +77,19 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Where a restore writes.
+pub(crate) enum Target {
+    /// An image file or block device, opened for writing.
+    Path(PathBuf),
+    Writer(Arc<dyn VolumeWriter>),
+}
+
 pub(crate) async fn run_restore(
     store: &Arc<dyn ObjectStore>,
     config: &EngineConfig,
     project: &str,
     backup_id: &str,
-    target: &FsPath,
+    target: Target,
     opts: RestoreOptions,
 ) -> Result<RestoreStats> {
     let keys = ProjectKeys::new(&config.root_prefix, project)?;
@@ -99,14 +106,14 @@ async fn restore_inner(
     keys: &ProjectKeys,
     project: &str,
     backup_id: &str,
-    target: &FsPath,
+    target: Target,
     opts: RestoreOptions,
 ) -> Result<RestoreStats> {
     let reader = ManifestReader::open(store, &keys.manifest(backup_id), project, || {
         EngineError::BackupNotFound(backup_id.to_string())
     })
     .await?;
-    let file = Arc::new(open_target(target, reader.header().volume_len).await?);
+    let (file, name) = open_target(target, reader.header().volume_len).await?;
     let progress = opts.progress.clone().unwrap_or_default();
     let volume_len = reader.header().volume_len;
     let bs = reader.header().block_size as u64;
@@ -114,7 +121,7 @@ async fn restore_inner(
 
     let counters = Arc::new(RestoreCounters::default());
     let (wtx, wrx) = crossbeam_channel::bounded::<Write>(WRITE_QUEUE);
-    let writer = spawn_writer(Arc::clone(&file), target, wrx, progress.clone(), Arc::clone(&counters))?;
+    let writer = spawn_writer(Arc::clone(&file), name.clone(), wrx, progress.clone(), Arc::clone(&counters))?;
     let check = if opts.verify_blocks { Check::Fast } else { Check::None };
     let process = restore_process(config, check, Arc::clone(&counters), wtx);
     let run = run_jobs(store, keys, config, reader, opts.write_zeros, process).await;
@@ -128,27 +135,36 @@ async fn restore_inner(
     written??;
     run?;
     if opts.flush {
-        let name = target.to_path_buf();
-        tokio::task::spawn_blocking(move || file.sync_data().map_err(|e| EngineError::io(&name, e)))
-            .await
-            .map_err(|e| EngineError::Pipeline(format!("flush task: {e}")))??;
+        tokio::task::spawn_blocking(move || {
+            file.flush().map_err(|source| EngineError::Io { path: name, source })
+        })
+        .await
+        .map_err(|e| EngineError::Pipeline(format!("flush task: {e}")))??;
     }
     Ok(restore_stats(volume_len, bs, &counters, &progress))
 }
 
-/// Opens the restore target for writing; it must hold at least `volume_len` bytes.
-async fn open_target(target: &FsPath, volume_len: u64) -> Result<File> {
-    let target_path = target.to_path_buf();
-    tokio::task::spawn_blocking(move || -> Result<File> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .open(&target_path)
-            .map_err(|e| EngineError::io(&target_path, e))?;
-        let size = f.seek(SeekFrom::End(0)).map_err(|e| EngineError::io(&target_path, e))?;
+/// Opens the restore target for writing, with its name for errors; it must hold at least
+/// `volume_len` bytes.
+async fn open_target(target: Target, volume_len: u64) -> Result<(Arc<dyn VolumeWriter>, String)> {
+    let (path, writer) = match target {
+        Target::Path(p) => (Some(p.to_path_buf()), None),
+        Target::Writer(w) => (None, Some(w)),
+    };
+    tokio::task::spawn_blocking(move || -> Result<(Arc<dyn VolumeWriter>, String)> {
+        let (writer, name): (Arc<dyn VolumeWriter>, String) = match (path, writer) {
+            (Some(path), _) => {
+                let f = OpenOptions::new().write(true).open(&path).map_err(|e| EngineError::io(&path, e))?;
+                (Arc::new(f), path.display().to_string())
+            }
+            (None, Some(w)) => (w, "restore target".to_string()),
+            (None, None) => unreachable!("a target is a path or a writer"),
+        };
+        let size = writer.size().map_err(|source| EngineError::Io { path: name.clone(), source })?;
         if size < volume_len {
             return Err(EngineError::TargetTooSmall { target: size, volume: volume_len });
         }
-        Ok(f)
+        Ok((writer, name))
     })
     .await
     .map_err(|e| EngineError::Pipeline(format!("open task: {e}")))?
@@ -257,7 +273,7 @@ mod tests {
         let req = |id: &'static str, parent| BackupRequest {
             project: P,
             backup_id: id,
-            source: &src,
+            source: (&src).into(),
             parent,
             progress: None,
         };

@@ -2,15 +2,13 @@
 //! one file serialise on the inode lock in the kernel (and spin there, burning the CPU that
 //! decoding needs), so decoding is parallel and writing is not.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
-use std::path::Path as FsPath;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::decode::Write;
 use crate::error::{EngineError, Result};
 use crate::types::Progress;
+use crate::volume::VolumeWriter;
 
 /// What a restore fetched and wrote, shared by its decoders and its writer.
 #[derive(Default)]
@@ -22,13 +20,12 @@ pub(super) struct RestoreCounters {
 
 /// Starts the writer thread; it ends when every sender of `rx` is gone or a write fails.
 pub(super) fn spawn_writer(
-    file: Arc<File>,
-    target: &FsPath,
+    file: Arc<dyn VolumeWriter>,
+    name: String,
     rx: crossbeam_channel::Receiver<Write>,
     progress: Progress,
     counters: Arc<RestoreCounters>,
 ) -> Result<std::thread::JoinHandle<Result<()>>> {
-    let name = target.display().to_string();
     std::thread::Builder::new()
         .name("vbs-restore-write".into())
         .spawn(move || write_loop(&file, &name, rx, &progress, &counters))
@@ -36,14 +33,13 @@ pub(super) fn spawn_writer(
 }
 
 fn write_loop(
-    file: &File,
+    file: &Arc<dyn VolumeWriter>,
     name: &str,
     rx: crossbeam_channel::Receiver<Write>,
     progress: &Progress,
     c: &RestoreCounters,
 ) -> Result<()> {
     let io = |e| EngineError::Io { path: name.to_string(), source: e };
-    let zeros = vec![0u8; 1024 * 1024];
     while let Ok(w) = rx.recv() {
         match w {
             Write::Runs(runs) => {
@@ -55,12 +51,7 @@ fn write_loop(
                 }
             }
             Write::Zeros { offset, len } => {
-                let mut done = 0u64;
-                while done < len {
-                    let n = (len - done).min(zeros.len() as u64) as usize;
-                    file.write_all_at(&zeros[..n], offset + done).map_err(io)?;
-                    done += n as u64;
-                }
+                file.write_zeroes(offset, len).map_err(io)?;
                 c.written.fetch_add(len, Ordering::Relaxed);
                 progress.add(len);
             }

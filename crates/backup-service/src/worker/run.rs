@@ -180,7 +180,13 @@ fn request<'a>(
     parent: Option<&'a str>,
     progress: &Progress,
 ) -> BackupRequest<'a> {
-    BackupRequest { project, backup_id, source: &source.path, parent, progress: Some(progress.clone()) }
+    BackupRequest {
+        project,
+        backup_id,
+        source: source.path.as_path().into(),
+        parent,
+        progress: Some(progress.clone()),
+    }
 }
 
 async fn restore(state: &WorkerState, job: &JobRow, progress: Progress) -> Result<JobResult, Failure> {
