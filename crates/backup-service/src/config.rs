@@ -2,6 +2,7 @@
 
 use std::{path::PathBuf, str::FromStr, time::Duration};
 
+use crate::volumes::DriverSettings;
 use service_kit::{
     amqp::AmqpConfig,
     config::{parse_or, var_or},
@@ -142,8 +143,9 @@ pub struct Settings {
     pub amqp: AmqpConfig,
     /// `VBS_PUBLIC_URL`: the base URL clients use, for links.
     pub public_url: Option<String>,
-    /// `VBS_VOLUMES_ROOT`: the file volume driver's root directory.
-    pub volumes_root: PathBuf,
+    /// `VBS_VOLUME_DRIVER` (`file` or `rbd`) and its settings: `VBS_VOLUMES_ROOT` for the file
+    /// driver, `VBS_RBD_*` for the rbd driver.
+    pub volumes: DriverSettings,
     /// `VBS_OBJECT_STORE`: a directory, `file:///path` or `s3://bucket/prefix`.
     pub object_store: ObjectStoreConfig,
     /// `VBS_AVAILABILITY_ZONE`: reported on backups.
@@ -164,7 +166,7 @@ impl Settings {
             )?,
             amqp: AmqpConfig::from_env(),
             public_url: std::env::var("VBS_PUBLIC_URL").ok().filter(|s| !s.is_empty()),
-            volumes_root: PathBuf::from(var_or("VBS_VOLUMES_ROOT", "data/volumes")),
+            volumes: DriverSettings::from_env()?,
             object_store: ObjectStoreConfig::parse(&var_or("VBS_OBJECT_STORE", "data/objects"))?,
             availability_zone: std::env::var("VBS_AVAILABILITY_ZONE").ok().filter(|s| !s.is_empty()),
             quotas: Quotas {

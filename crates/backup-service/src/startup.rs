@@ -18,7 +18,7 @@ use crate::{
     app::Backups,
     config::Settings,
     engine, openapi, routes,
-    volumes::FileVolumes,
+    volumes::Volumes,
     worker::{Maintenance, Worker, WorkerState},
 };
 
@@ -54,7 +54,7 @@ impl Application {
             settings.amqp.clone(),
         )
         .await?;
-        let volumes = FileVolumes::new(&settings.volumes_root);
+        let volumes: Volumes = settings.volumes.build();
         let engine = engine::build(&settings.object_store, settings.worker.engine_threads)?;
         let worker = settings.role.runs_jobs().then(|| {
             Worker::new(WorkerState {

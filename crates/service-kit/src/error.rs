@@ -19,6 +19,9 @@ use crate::{
 pub enum InternalError {
     #[error("the database is unavailable")]
     Unavailable(#[source] DbError),
+    /// Another backend the request needs (the volume backend, say) cannot be reached: 503.
+    #[error("{what} is unavailable: {cause}")]
+    BackendUnavailable { what: &'static str, cause: String },
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -42,7 +45,7 @@ impl From<diesel::result::Error> for InternalError {
 impl InternalError {
     pub fn rejection(&self) -> Rejection {
         match self {
-            Self::Unavailable(_) => Rejection::Unavailable,
+            Self::Unavailable(_) | Self::BackendUnavailable { .. } => Rejection::Unavailable,
             Self::Unexpected(_) => Rejection::Internal,
         }
     }
@@ -55,6 +58,7 @@ impl InternalError {
     pub fn respond<F: Flavor>(&self) -> HttpResponse {
         match self {
             Self::Unavailable(e) => tracing::error!(error = %e, "database unavailable"),
+            Self::BackendUnavailable { what, cause } => tracing::error!(error = %cause, "{what} unavailable"),
             Self::Unexpected(e) => tracing::error!(error = ?e, "unexpected error"),
         }
         let rejection = self.rejection();

@@ -14,7 +14,12 @@ use std::{io::Write, path::PathBuf, time::Duration};
 use anyhow::Context;
 use api_types::domain::{ProjectId, ResourceId};
 use backup_engine::Engine;
-use backup_service::{config::Settings, engine, project_lock::ProjectLock, volumes::FileVolumes};
+use backup_service::{
+    config::Settings,
+    engine,
+    project_lock::ProjectLock,
+    volumes::{DriverSettings, RbdSettings},
+};
 use clap::{Parser, Subcommand};
 use service_kit::auth::{Role, TokenKeys};
 
@@ -42,7 +47,8 @@ enum Command {
         #[arg(long, value_enum, default_value = "member")]
         role: RoleArg,
     },
-    /// Volumes of the file driver (under VBS_VOLUMES_ROOT, default data/volumes).
+    /// Volumes of the driver VBS_VOLUME_DRIVER names: `file` (under VBS_VOLUMES_ROOT, default
+    /// data/volumes) or `rbd` (VBS_RBD_POOL of the cluster VBS_RBD_CONF describes).
     #[command(subcommand)]
     Volume(VolumeCommand),
     /// Backups in the object store (VBS_OBJECT_STORE, default data/objects).
@@ -68,6 +74,10 @@ enum VolumeCommand {
         /// Use this id instead of a random one.
         #[arg(long)]
         id: Option<String>,
+        /// The volume driver (default: VBS_VOLUME_DRIVER, else `file`). An `rbd` volume is the
+        /// image `volume-<id>` with the image metadata `vbs.project_id` set to the project.
+        #[arg(long, value_enum)]
+        driver: Option<DriverArg>,
     },
     /// Snapshot a volume as it is now; prints the snapshot id.
     Snapshot {
@@ -75,6 +85,9 @@ enum VolumeCommand {
         project: String,
         #[arg(long)]
         volume: String,
+        /// The volume driver (default: VBS_VOLUME_DRIVER, else `file`).
+        #[arg(long, value_enum)]
+        driver: Option<DriverArg>,
     },
 }
 
@@ -100,6 +113,25 @@ enum BackupCommand {
         #[arg(long)]
         project: String,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DriverArg {
+    File,
+    Rbd,
+}
+
+/// The driver's settings from the environment, of the driver `arg` names if given.
+fn driver_settings(arg: Option<DriverArg>) -> anyhow::Result<DriverSettings> {
+    let configured = Settings::from_env()?.volumes;
+    Ok(match (arg, configured) {
+        (None, s) | (Some(DriverArg::File), s @ DriverSettings::File { .. }) => s,
+        (Some(DriverArg::Rbd), s @ DriverSettings::Rbd(_)) => s,
+        (Some(DriverArg::File), DriverSettings::Rbd(_)) => DriverSettings::File {
+            root: std::env::var("VBS_VOLUMES_ROOT").unwrap_or_else(|_| "data/volumes".into()).into(),
+        },
+        (Some(DriverArg::Rbd), DriverSettings::File { .. }) => DriverSettings::Rbd(RbdSettings::from_env()?),
+    })
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -159,7 +191,7 @@ fn run(command: Command) -> anyhow::Result<String> {
             let token = keys.mint(&subject, &projects, role.into(), Duration::from_secs(ttl_hours * 3600))?;
             Ok(format!("{token}\n"))
         }
-        Command::Volume(v) => volume(v, &FileVolumes::new(&Settings::from_env()?.volumes_root)),
+        Command::Volume(v) => volume(v),
         Command::Backup(b) => {
             let settings = Settings::from_env()?;
             let engine = engine::build(&settings.object_store, settings.worker.engine_threads)?;
@@ -168,9 +200,10 @@ fn run(command: Command) -> anyhow::Result<String> {
     }
 }
 
-fn volume(command: VolumeCommand, volumes: &FileVolumes) -> anyhow::Result<String> {
+fn volume(command: VolumeCommand) -> anyhow::Result<String> {
     match command {
-        VolumeCommand::Create { project: p, size, from, name, id } => {
+        VolumeCommand::Create { project: p, size, from, name, id, driver } => {
+            let volumes = driver_settings(driver)?.build();
             let id = match id {
                 Some(id) => resource("volume id", &id)?,
                 None => ResourceId::new_v4(),
@@ -183,7 +216,8 @@ fn volume(command: VolumeCommand, volumes: &FileVolumes) -> anyhow::Result<Strin
             let vol = volumes.create_volume(&project(&p)?, id, size, name.as_deref(), from.as_deref())?;
             Ok(format!("{}\n", vol.id))
         }
-        VolumeCommand::Snapshot { project: p, volume } => {
+        VolumeCommand::Snapshot { project: p, volume, driver } => {
+            let volumes = driver_settings(driver)?.build();
             let snapshot = ResourceId::new_v4();
             volumes.create_snapshot(&project(&p)?, resource("volume id", &volume)?, snapshot)?;
             Ok(format!("{snapshot}\n"))

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use api_types::domain::{BackupDescription, BackupName, ProjectId, ResourceId};
 use backup_engine::Engine;
 use chrono::Utc;
-use service_kit::db::Db;
+use service_kit::{db::Db, error::InternalError};
 
 use super::{
     list::{ListQuery, Page},
@@ -16,7 +16,7 @@ use crate::{
     domain::BackupStatus,
     error::BackupError,
     store::{BackupRow, JobRow, backups, jobs},
-    volumes::{FileVolumes, Volume, VolumeError},
+    volumes::{Volume, VolumeDriver, VolumeError, Volumes},
 };
 
 /// What a create request asks for, validated.
@@ -38,13 +38,13 @@ pub struct CreateParams {
 #[derive(Clone)]
 pub struct Backups {
     pub(super) db: Db<BackupError>,
-    volumes: FileVolumes,
+    volumes: Volumes,
     pub(super) engine: Engine,
     quotas: Quotas,
 }
 
 impl Backups {
-    pub fn new(db: Db<BackupError>, volumes: FileVolumes, engine: Engine, quotas: Quotas) -> Self {
+    pub fn new(db: Db<BackupError>, volumes: Volumes, engine: Engine, quotas: Quotas) -> Self {
         Self { db, volumes, engine, quotas }
     }
 
@@ -251,11 +251,11 @@ impl Backups {
     /// Runs blocking volume-driver work off the executor.
     async fn with_volumes<T, F>(&self, f: F) -> Result<T, BackupError>
     where
-        F: FnOnce(&FileVolumes) -> Result<T, BackupError> + Send + 'static,
+        F: FnOnce(&dyn VolumeDriver) -> Result<T, BackupError> + Send + 'static,
         T: Send + 'static,
     {
         let volumes = self.volumes.clone();
-        service_kit::telemetry::spawn_blocking_in_span(move || f(&volumes))
+        service_kit::telemetry::spawn_blocking_in_span(move || f(volumes.as_ref()))
             .await
             .map_err(|e| BackupError::from(anyhow::Error::from(e)))?
     }
@@ -274,5 +274,8 @@ fn volume_error(e: VolumeError) -> BackupError {
             anyhow::anyhow!(e).into()
         }
         e @ VolumeError::Io { .. } => anyhow::anyhow!(e).into(),
+        VolumeError::Backend(cause) => {
+            BackupError::Internal(InternalError::BackendUnavailable { what: "the volume backend", cause })
+        }
     }
 }

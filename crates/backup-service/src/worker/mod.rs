@@ -47,7 +47,7 @@ use service_kit::{
 
 use crate::{
     config::{Quotas, WorkerSettings},
-    volumes::FileVolumes,
+    volumes::Volumes,
 };
 use error::WorkerError;
 
@@ -56,7 +56,7 @@ pub struct WorkerState {
     pub db: Db<WorkerError>,
     pub broker: Arc<Broker>,
     pub engine: Engine,
-    pub volumes: FileVolumes,
+    pub volumes: Volumes,
     pub settings: WorkerSettings,
     pub quotas: Quotas,
     /// Cancelled when the process stops: running jobs are handed back, loops end.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use api_types::{domain::ResourceId, error::codes::volume_backup as vb};
 use backup_engine::{BackupRequest, BackupStats, EngineError, Progress, RestoreOptions};
 use chrono::Utc;
+use std::sync::Arc;
 
 use super::{
     WorkerState,
@@ -93,7 +94,8 @@ async fn create(state: &WorkerState, job: &JobRow, progress: Progress) -> Result
     let crash_consistent = source.crash_consistent;
     let parent = choose_parent(state, job, data_timestamp, crash_consistent).await?;
     let result = back_up(state, job, &source, parent, progress).await;
-    let _ = blocking(move || source.release()).await;
+    let committed = result.is_ok();
+    let _ = blocking(move || source.release(committed)).await;
     let (stats, parent) = result?;
     Ok(JobResult::Created(Created { stats, parent, crash_consistent, data_timestamp }))
 }
@@ -105,7 +107,7 @@ async fn take_source(state: &WorkerState, job: &JobRow) -> Result<Source, Failur
         (job.project_id.0.clone(), *job.volume_id, *job.backup_id, job.snapshot_id.map(ResourceId::from));
     blocking(move || match snapshot {
         Some(s) => drv.snapshot(&project, volume, s),
-        None => drv.volume(&project, volume).and_then(|v| drv.take_snapshot(&v, backup)),
+        None => drv.volume(&project, volume).and_then(|v| drv.take_snapshot(&project, &v, backup)),
     })
     .await?
     .map_err(Failure::volume)
@@ -183,7 +185,7 @@ fn request<'a>(
     BackupRequest {
         project,
         backup_id,
-        source: source.path.as_path().into(),
+        source: backup_engine::Source::Reader(Arc::clone(&source.reader)),
         parent,
         progress: Some(progress.clone()),
     }
@@ -192,21 +194,25 @@ fn request<'a>(
 async fn restore(state: &WorkerState, job: &JobRow, progress: Progress) -> Result<JobResult, Failure> {
     let drv = state.volumes.clone();
     let (project, volume) = (job.project_id.0.clone(), *job.volume_id);
-    let (target, write_zeros) = blocking(move || {
+    let target = blocking(move || {
         let v = drv.volume(&project, volume).map_err(|e| match e {
             VolumeError::VolumeNotFound(v) => {
                 Failure::new(vb::RESTORE_VOLUME_NOT_FOUND, format!("volume {v} does not exist"))
             }
             other => Failure::volume(other),
         })?;
-        let zeros = drv.prepare_restore_target(&v).map_err(Failure::volume)?;
-        Ok::<_, Failure>((v, zeros))
+        drv.restore_target(&project, &v).map_err(Failure::volume)
     })
     .await??;
-    let opts = RestoreOptions { write_zeros, verify_blocks: true, flush: true, progress: Some(progress) };
+    let opts = RestoreOptions {
+        write_zeros: target.write_zeros,
+        verify_blocks: true,
+        flush: true,
+        progress: Some(progress),
+    };
     state
         .engine
-        .restore(job.backup_project().as_str(), &job.backup_id.to_string(), &target.disk, opts)
+        .restore_to(job.backup_project().as_str(), &job.backup_id.to_string(), target.writer, opts)
         .await
         .map_err(|e| Failure::engine(e, vb::RESTORE_FAILED, "writing the volume failed"))?;
     Ok(JobResult::Restored)

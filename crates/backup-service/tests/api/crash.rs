@@ -32,7 +32,7 @@ fn spawn_worker_via(app: &TestApp, amqp_url: &str, max_attempts: u32, log: &Path
         .env("VBS_AMQP_URL", amqp_url)
         .env("VBS_AMQP_NAMESPACE", &app.amqp.namespace)
         .env("VBS_AMQP_EPHEMERAL", "true")
-        .env("VBS_VOLUMES_ROOT", &app.settings.volumes_root)
+        .env("VBS_VOLUMES_ROOT", &app.volumes_root)
         .env("VBS_OBJECT_STORE", app.dirs.path().join("objects"))
         .env("VBS_BACKUP_ENGINE_THREADS", "1")
         .env("VBS_BACKUP_HEARTBEAT_SECS", "0.1")

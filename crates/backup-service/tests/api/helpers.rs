@@ -11,7 +11,7 @@ use backup_engine::Engine;
 use backup_service::{
     Application,
     config::{ObjectStoreConfig, Quotas, Role, Settings, WorkerSettings},
-    volumes::FileVolumes,
+    volumes::{DriverSettings, FileVolumes, Volumes},
     worker::Maintenance,
 };
 use lapin::{BasicProperties, Connection, ConnectionProperties, options::BasicPublishOptions};
@@ -55,7 +55,9 @@ pub struct TestApp {
     pub pool: PgPool,
     pub engine: Engine,
     pub maintenance: Option<Maintenance>,
-    pub volumes: FileVolumes,
+    /// The file driver over the service's volumes directory.
+    pub volumes: Volumes,
+    pub volumes_root: PathBuf,
     pub settings: Settings,
     pub dirs: tempfile::TempDir,
     shutdown: CancellationToken,
@@ -87,7 +89,7 @@ pub fn test_settings(db: &TestDatabase, dirs: &Path) -> Settings {
             ephemeral: true,
         },
         public_url: None,
-        volumes_root: dirs.join("volumes"),
+        volumes: DriverSettings::File { root: dirs.join("volumes") },
         object_store: ObjectStoreConfig::Local(dirs.join("objects")),
         availability_zone: Some("az-test".into()),
         quotas: Quotas::default(),
@@ -121,7 +123,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         pool,
         engine,
         maintenance,
-        volumes: FileVolumes::new(&settings.volumes_root),
+        volumes: std::sync::Arc::new(FileVolumes::new(dirs.path().join("volumes"))),
+        volumes_root: dirs.path().join("volumes"),
         settings,
         dirs,
         shutdown,
@@ -257,7 +260,7 @@ impl TestApp {
     }
 
     pub fn disk_in(&self, project: &str, volume: &str) -> PathBuf {
-        self.settings.volumes_root.join(project).join(volume).join("disk")
+        self.volumes_root.join(project).join(volume).join("disk")
     }
 
     /// Overwrites the volume's content.

@@ -15,7 +15,8 @@
 //! project's tree cannot lead into another's. `disk` and snapshots are regular files or symlinks
 //! to block devices, as the design allows, and nothing else.
 //!
-//! All functions here do blocking file-system work: call them off the async executor.
+//! A policy-triggered backup takes its own snapshot: a reflink clone where the file system
+//! supports it, otherwise it reads the live disk and records that it is only crash-consistent.
 
 use std::{
     fs::{self, File, OpenOptions},
@@ -23,67 +24,12 @@ use std::{
     os::unix::fs::FileTypeExt,
     path::{Path, PathBuf},
     process::Command,
+    sync::Arc,
 };
 
 use api_types::domain::{ProjectId, ResourceId};
 
-/// A volume as the driver sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Volume {
-    pub id: ResourceId,
-    /// The readable (and, for restores, writable) data: `…/disk`.
-    pub disk: PathBuf,
-    /// Length in bytes.
-    pub size: u64,
-    /// Display name (`name` file), else the id.
-    pub name: String,
-    /// In use (`attached` file present): a backup needs `force`.
-    pub attached: bool,
-    /// `disk` is a block device rather than an image file.
-    pub block_device: bool,
-    /// When the volume's directory was made (its modification time where the file system
-    /// keeps no creation time).
-    pub created: Option<std::time::SystemTime>,
-}
-
-/// What a backup reads.
-#[derive(Debug)]
-pub struct Source {
-    pub path: PathBuf,
-    pub size: u64,
-    /// Read from the live volume, not a frozen copy: only crash-consistent.
-    pub crash_consistent: bool,
-    /// A snapshot the driver took for this backup; removed by [`Source::release`].
-    temporary: bool,
-}
-
-impl Source {
-    /// Removes a snapshot the driver took itself.
-    pub fn release(self) {
-        if self.temporary
-            && let Err(e) = fs::remove_file(&self.path)
-            && e.kind() != io::ErrorKind::NotFound
-        {
-            tracing::warn!(path = %self.path.display(), error = %e, "could not remove a temporary snapshot");
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum VolumeError {
-    #[error("volume {0} does not exist")]
-    VolumeNotFound(ResourceId),
-    #[error("snapshot {snapshot} of volume {volume} does not exist")]
-    SnapshotNotFound { volume: ResourceId, snapshot: ResourceId },
-    #[error("{path}: {reason}")]
-    Refused { path: PathBuf, reason: &'static str },
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-}
+use super::{Location, Source, Target, Volume, VolumeDriver, VolumeError};
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> VolumeError + '_ {
     move |source| VolumeError::Io { path: path.to_owned(), source }
@@ -107,9 +53,24 @@ impl FileVolumes {
     fn volume_dir(&self, project: &ProjectId, volume: ResourceId) -> PathBuf {
         self.root.join(project.as_str()).join(volume.to_string())
     }
+}
 
-    /// The volume, or `VolumeNotFound` when the project has no such volume.
-    pub fn volume(&self, project: &ProjectId, id: ResourceId) -> Result<Volume, VolumeError> {
+/// The disk of a volume of this driver, and whether it is a block device.
+fn disk(volume: &Volume) -> Result<(&Path, bool), VolumeError> {
+    match &volume.location {
+        Location::File { disk, block_device } => Ok((disk, *block_device)),
+        Location::Rbd { .. } => Err(VolumeError::VolumeNotFound(volume.id)),
+    }
+}
+
+/// Opens a data file for a backup to read.
+fn source(path: &Path, size: u64, crash_consistent: bool) -> Result<Source, VolumeError> {
+    let f = File::open(path).map_err(io_err(path))?;
+    Ok(Source::new(Arc::new(f), size, crash_consistent))
+}
+
+impl VolumeDriver for FileVolumes {
+    fn volume(&self, project: &ProjectId, id: ResourceId) -> Result<Volume, VolumeError> {
         let dir = self.volume_dir(project, id);
         if !is_real_dir(&dir) {
             return Err(VolumeError::VolumeNotFound(id));
@@ -126,11 +87,10 @@ impl FileVolumes {
             .unwrap_or_else(|| id.to_string());
         let attached = fs::symlink_metadata(dir.join("attached")).is_ok();
         let created = fs::metadata(&dir).ok().and_then(|m| m.created().or_else(|_| m.modified()).ok());
-        Ok(Volume { id, disk, size, name, attached, block_device, created })
+        Ok(Volume { id, size, name, attached, created, location: Location::File { disk, block_device } })
     }
 
-    /// Every volume of the project (directories that are not volumes are passed over).
-    pub fn volumes(&self, project: &ProjectId) -> Result<Vec<Volume>, VolumeError> {
+    fn volumes(&self, project: &ProjectId) -> Result<Vec<Volume>, VolumeError> {
         let dir = self.root.join(project.as_str());
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
@@ -154,8 +114,7 @@ impl FileVolumes {
         Ok(volumes)
     }
 
-    /// A snapshot of the volume, to back up.
-    pub fn snapshot(
+    fn snapshot(
         &self,
         project: &ProjectId,
         volume: ResourceId,
@@ -168,16 +127,19 @@ impl FileVolumes {
         }
         let path = dir.join(snapshot.to_string());
         let (size, _) = data_file(&path)?.ok_or_else(not_found)?;
-        Ok(Source { path, size, crash_consistent: false, temporary: false })
+        source(&path, size, false)
     }
 
-    /// Freezes the volume for a backup that named no snapshot (policy-triggered and
-    /// `cloudbackups` without `snapshot_id`): a reflink clone where the file system supports
-    /// it (btrfs, XFS), otherwise the live disk, recorded as only crash-consistent.
-    pub fn take_snapshot(&self, volume: &Volume, backup: ResourceId) -> Result<Source, VolumeError> {
-        if !volume.block_device
-            && let Some(dir) = volume.disk.parent()
-        {
+    /// A reflink clone where the file system supports it (btrfs, XFS), removed when the backup
+    /// is over; otherwise the live disk, recorded as only crash-consistent.
+    fn take_snapshot(
+        &self,
+        _project: &ProjectId,
+        volume: &Volume,
+        backup: ResourceId,
+    ) -> Result<Source, VolumeError> {
+        let (disk, block_device) = disk(volume)?;
+        if !block_device && let Some(dir) = disk.parent() {
             let snapshots = dir.join("snapshots");
             if !snapshots.exists() {
                 fs::create_dir(&snapshots).map_err(io_err(&snapshots))?;
@@ -186,48 +148,35 @@ impl FileVolumes {
             let cloned = Command::new("cp")
                 .arg("--reflink=always")
                 .arg("--")
-                .arg(&volume.disk)
+                .arg(disk)
                 .arg(&path)
                 .stderr(std::process::Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success());
             if cloned {
                 let (size, _) = data_file(&path)?.ok_or(VolumeError::VolumeNotFound(volume.id))?;
-                return Ok(Source { path, size, crash_consistent: false, temporary: true });
+                let opened = source(&path, size, false);
+                return Ok(opened?.on_release(move |_| remove_temporary(&path)));
             }
             let _ = fs::remove_file(&path);
         }
-        Ok(Source { path: volume.disk.clone(), size: volume.size, crash_consistent: true, temporary: false })
+        source(disk, volume.size, true)
     }
 
-    /// Makes `volume` ready to receive a restore. An image file is emptied and re-extended
-    /// to its size (all zeros, sparse), so the restore only writes non-zero blocks; a block
-    /// device cannot be emptied that way, and the restore writes its zero blocks too.
-    /// Returns whether zeros must be written.
-    pub fn prepare_restore_target(&self, volume: &Volume) -> Result<bool, VolumeError> {
-        if volume.block_device {
-            return Ok(true);
+    /// An image file is emptied and re-extended to its size (all zeros, sparse), so the
+    /// restore only writes non-zero blocks; a block device cannot be emptied that way, and the
+    /// restore writes its zero blocks too.
+    fn restore_target(&self, _project: &ProjectId, volume: &Volume) -> Result<Target, VolumeError> {
+        let (disk, block_device) = disk(volume)?;
+        let f = OpenOptions::new().write(true).open(disk).map_err(io_err(disk))?;
+        if !block_device {
+            f.set_len(0).map_err(io_err(disk))?;
+            f.set_len(volume.size).map_err(io_err(disk))?;
         }
-        let f = OpenOptions::new().write(true).open(&volume.disk).map_err(io_err(&volume.disk))?;
-        f.set_len(0).map_err(io_err(&volume.disk))?;
-        f.set_len(volume.size).map_err(io_err(&volume.disk))?;
-        Ok(false)
+        Ok(Target { writer: Arc::new(f), write_zeros: block_device })
     }
 
-    /// Removes a volume this service created (a restore's new volume whose restore could not
-    /// be recorded).
-    pub fn remove_volume(&self, project: &ProjectId, id: ResourceId) -> Result<(), VolumeError> {
-        let dir = self.volume_dir(project, id);
-        match fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(&dir)(e)),
-            _ => Ok(()),
-        }
-    }
-
-    /// Creates a volume of `size` bytes (sparse zeros, or a copy of `from`). For operators
-    /// and demos (`vbsctl volume create`) and tests; a real deployment's volumes come from
-    /// its block storage.
-    pub fn create_volume(
+    fn create_volume(
         &self,
         project: &ProjectId,
         id: ResourceId,
@@ -258,17 +207,32 @@ impl FileVolumes {
     }
 
     /// Copies the volume's disk to `snapshots/<snapshot>` (a reflink where possible).
-    pub fn create_snapshot(
+    fn create_snapshot(
         &self,
         project: &ProjectId,
         volume: ResourceId,
         snapshot: ResourceId,
-    ) -> Result<Source, VolumeError> {
+    ) -> Result<(), VolumeError> {
         let v = self.volume(project, volume)?;
         let dir = self.volume_dir(project, volume).join("snapshots");
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        copy_sparse(&v.disk, &dir.join(snapshot.to_string()))?;
-        self.snapshot(project, volume, snapshot)
+        copy_sparse(disk(&v)?.0, &dir.join(snapshot.to_string()))
+    }
+
+    fn remove_volume(&self, project: &ProjectId, id: ResourceId) -> Result<(), VolumeError> {
+        let dir = self.volume_dir(project, id);
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err(&dir)(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn remove_temporary(path: &Path) {
+    if let Err(e) = fs::remove_file(path)
+        && e.kind() != io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %path.display(), error = %e, "could not remove a temporary snapshot");
     }
 }
 
@@ -339,10 +303,8 @@ mod tests {
         let a = ProjectId::parse("project-a").unwrap();
         let b = ProjectId::parse("project-b").unwrap();
         let v = drv.create_volume(&a, id(1), 3 * 1024 * 1024 + 5, Some("data"), None).unwrap();
-        assert_eq!(
-            (v.size, v.name.as_str(), v.attached, v.block_device),
-            (3 * 1024 * 1024 + 5, "data", false, false)
-        );
+        assert_eq!((v.size, v.name.as_str(), v.attached), (3 * 1024 * 1024 + 5, "data", false));
+        assert!(matches!(v.location, Location::File { block_device: false, .. }));
         assert_eq!(drv.volumes(&a).unwrap(), vec![v.clone()]);
         assert!(drv.volumes(&b).unwrap().is_empty(), "B lists none of A's volumes");
         assert!(
@@ -351,7 +313,8 @@ mod tests {
         );
         assert!(matches!(drv.volume(&a, id(2)), Err(VolumeError::VolumeNotFound(_))));
 
-        let s = drv.create_snapshot(&a, id(1), id(9)).unwrap();
+        drv.create_snapshot(&a, id(1), id(9)).unwrap();
+        let s = drv.snapshot(&a, id(1), id(9)).unwrap();
         assert_eq!(s.size, v.size);
         assert!(!s.crash_consistent);
         assert!(matches!(drv.snapshot(&b, id(1), id(9)), Err(VolumeError::SnapshotNotFound { .. })));
@@ -393,17 +356,19 @@ mod tests {
         fs::write(&src, vec![7u8; 10_000]).unwrap();
         let v = drv.create_volume(&a, id(1), 0, None, Some(&src)).unwrap();
         assert_eq!(v.size, 10_000);
-        let s = drv.take_snapshot(&v, id(5)).unwrap();
+        let s = drv.take_snapshot(&a, &v, id(5)).unwrap();
         assert_eq!(s.size, 10_000);
-        // ext4 and tmpfs cannot reflink: the live disk, flagged; btrfs/XFS: a temporary clone.
-        assert!(s.crash_consistent || s.path.ends_with(format!(".vbs-{}", id(5))));
-        let temp = s.path.clone();
-        let was_temporary = s.temporary;
-        s.release();
-        assert_eq!(temp.exists(), !was_temporary);
+        // ext4 and tmpfs cannot reflink: the live disk, flagged; btrfs/XFS: a temporary clone,
+        // removed on release.
+        let temp =
+            dir.path().join("a").join(id(1).to_string()).join("snapshots").join(format!(".vbs-{}", id(5)));
+        assert_eq!(s.crash_consistent, !temp.exists());
+        s.release(true);
+        assert!(!temp.exists());
 
-        assert!(!drv.prepare_restore_target(&v).unwrap());
-        let data = fs::read(&v.disk).unwrap();
+        let target = drv.restore_target(&a, &v).unwrap();
+        assert!(!target.write_zeros);
+        let data = fs::read(disk(&v).unwrap().0).unwrap();
         assert_eq!(data.len(), 10_000);
         assert!(data.iter().all(|b| *b == 0));
     }
