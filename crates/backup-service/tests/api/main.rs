@@ -15,6 +15,7 @@ mod gophertelekomcloud;
 mod isolation;
 mod native;
 mod openapi;
+mod rbd;
 mod roles;
 mod scheduled;
 mod schema;
