@@ -7,7 +7,7 @@
 //! through the table states in a `// SAFETY:` comment why its pointers are valid.
 
 use std::ffi::{c_char, c_int, c_void};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, Once, OnceLock, PoisonError};
 
 use libloading::Library;
 
@@ -139,16 +139,55 @@ pub(crate) fn api() -> Result<&'static Api, Error> {
     API.get_or_init(load).as_ref().map_err(Clone::clone)
 }
 
-/// A `rados_t`, shut down on drop.
+/// A `rados_t`, shut down on drop (or at process exit, see [`shutdown_at_exit`]).
 pub(crate) struct Rados {
     pub(crate) api: &'static Api,
     pub(crate) raw: RadosT,
 }
 
+/// Addresses of the `rados_t`s not shut down yet.
+static LIVE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+impl Rados {
+    /// Takes ownership of a created `rados_t`.
+    pub(crate) fn new(api: &'static Api, raw: RadosT) -> Self {
+        static AT_EXIT: Once = Once::new();
+        // Registered after the libraries were loaded, so it runs before their destructors.
+        // SAFETY: `shutdown_at_exit` is an `extern "C" fn()` that does not unwind.
+        AT_EXIT.call_once(|| unsafe {
+            libc::atexit(shutdown_at_exit);
+        });
+        LIVE.lock().unwrap_or_else(PoisonError::into_inner).push(raw as usize);
+        Rados { api, raw }
+    }
+}
+
 impl Drop for Rados {
     fn drop(&mut self) {
-        // SAFETY: `raw` came from rados_create; no pool (which holds an `Arc<Rados>`) is left.
+        let mut live = LIVE.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(at) = live.iter().position(|&r| r == self.raw as usize) else {
+            // Already shut down by the exit handler.
+            return;
+        };
+        live.swap_remove(at);
+        // SAFETY: `raw` came from rados_create and was not shut down (it was still live); no
+        // pool (which holds an `Arc<Rados>`) is left.
         unsafe { (self.api.rados_shutdown)(self.raw) }
+    }
+}
+
+/// Shuts down the clusters still connected when the process exits. Without it, librados's
+/// static destructors run while its threads of a live connection still work, and the exit
+/// crashes (a segmentation fault or an uncaught C++ exception) — a process that exits while a
+/// handle is still shared, as a server's worker threads keep theirs, would end with a crash
+/// report instead of its exit status.
+extern "C" fn shutdown_at_exit() {
+    let Ok(api) = api() else { return };
+    let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(PoisonError::into_inner));
+    for raw in live {
+        // SAFETY: a `rados_t` from rados_create, not shut down yet; the process is exiting, so
+        // no handle of it will be used again by code that expects it to work.
+        unsafe { (api.rados_shutdown)(raw as RadosT) }
     }
 }
 

@@ -162,7 +162,7 @@ impl Cluster {
         let r = unsafe { (api.rados_create)(&mut raw, ptr_or_null(user.as_ref())) };
         check("rados_create", opts.user.as_deref().unwrap_or("(default user)"), r)?;
         // From here on, `rados` shuts the handle down on every error path.
-        let rados = ffi::Rados { api, raw };
+        let rados = ffi::Rados::new(api, raw);
         // SAFETY: `rados.raw` is a created, not yet shared handle; the path is NUL-terminated
         // or null (search the default places).
         let r = unsafe { (api.rados_conf_read_file)(rados.raw, ptr_or_null(conf.as_ref())) };

@@ -15,8 +15,11 @@ const MIB: u64 = 1 << 20;
 fn conf() -> &'static PathBuf {
     static CONF: OnceLock<PathBuf> = OnceLock::new();
     CONF.get_or_init(|| {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/ceph.sh");
-        let out = Command::new("bash").args([script, "up"]).output().expect("run scripts/ceph.sh");
+        // The crate directory at run time (nextest and cargo set it), not the one this binary
+        // was built in: checkouts sharing a target directory share unchanged test binaries.
+        let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+        let script = format!("{dir}/../../scripts/ceph.sh");
+        let out = Command::new("bash").args([script.as_str(), "up"]).output().expect("run scripts/ceph.sh");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "ceph.sh up: {stdout}{}", String::from_utf8_lossy(&out.stderr));
         let conf = stdout.lines().find_map(|l| l.strip_prefix("CEPH_CONF=")).expect("CEPH_CONF= line");

@@ -52,7 +52,8 @@ impl Failure {
                 vb::RESTORE_TOO_SMALL,
                 format!("the volume ({target} bytes) is smaller than the backup ({volume} bytes)"),
             ),
-            EngineError::Io { .. } => Self::new(code, io_means.to_owned()),
+            // The kind ("timed out" when the volume backend stopped answering), not the path.
+            EngineError::Io { source, .. } => Self::new(code, format!("{io_means}: {}", source.kind())),
             EngineError::Store(_) => Self::new(code, "the object store failed"),
             EngineError::Corrupt { .. } => Self::new(code, "stored backup data is corrupt"),
             EngineError::BackupNotFound(_) => {
@@ -138,5 +139,11 @@ mod tests {
             source: Box::new(std::io::Error::from(std::io::ErrorKind::PermissionDenied)),
         });
         assert_eq!(Failure::engine(other, vb::CREATE_FAILED, "x").message, "the object store failed");
+
+        // Ceph stopped answering: the kind of failure, never the path.
+        let timeout =
+            EngineError::Io { path: "backup source".into(), source: std::io::Error::from_raw_os_error(110) };
+        let failure = Failure::engine(timeout, vb::CREATE_FAILED, "reading the volume failed");
+        assert_eq!(failure.message, "reading the volume failed: timed out");
     }
 }
