@@ -122,6 +122,10 @@ BENCH_DIR ?= data/bench
 bench-service: ## The service path (API → worker → engine) against the engine alone on bench-engine's 4 GiB image, and the 64 MiB latency floor
 	@BENCH_DIR=$(BENCH_DIR) scripts/bench-service.sh
 
+.PHONY: bench-rbd
+bench-rbd: ## The rbd driver's full and changed-block incremental backups vs the file driver's, on bench-engine's 4 GiB image (starts scripts/ceph.sh)
+	@BENCH_DIR=$(BENCH_DIR) scripts/bench-rbd.sh
+
 .PHONY: bench-engine
 bench-engine: ## The engine vs restic, borg and cp on a 4 GiB image (needs ~25 GiB free in BENCH_DIR)
 	cargo run --release -p backup-engine --example bench_engine -- $(BENCH_DIR) 4

@@ -62,6 +62,9 @@ mon data avail crit = 0
 mon warn on insecure global id reclaim allowed = false
 osd max object name len = 256
 osd max object namespace len = 64
+[client]
+# Clients (every test process is client.admin) would all bind the same admin socket.
+admin socket =
 EOF
 }
 
