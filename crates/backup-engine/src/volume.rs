@@ -21,6 +21,13 @@ pub trait VolumeReader: Send + Sync {
     /// Fills `buf` from `offset`; a short read is an error.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
 
+    /// How many reads the backend serves well at once (default 1: one thread reads in
+    /// order, which suits local disks). A networked backend (Ceph) answers each read after a
+    /// round trip: several threads then read batches in parallel.
+    fn read_concurrency(&self) -> usize {
+        1
+    }
+
     /// The extents that may hold data, when the backend knows them; `None` (the default) reads
     /// every block. `parent` is the backup this one is an incremental of: a reader that knows
     /// what changed since the snapshot that backup was taken from answers with those extents

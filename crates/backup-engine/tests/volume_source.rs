@@ -29,6 +29,10 @@ struct MemVolume {
     /// No extents at all, or [`Known`].
     extents: Option<KnownOwned>,
     read: AtomicU64,
+    /// [`VolumeReader::read_concurrency`].
+    concurrency: usize,
+    /// A read at this offset fails.
+    fail_at: Option<u64>,
 }
 
 impl MemVolume {
@@ -37,7 +41,13 @@ impl MemVolume {
             data: Mutex::new(data),
             extents: extents.map(|(p, ranges)| KnownOwned { parent: p.map(str::to_string), ranges }),
             read: AtomicU64::new(0),
+            concurrency: 1,
+            fail_at: None,
         })
+    }
+
+    fn parallel(data: Vec<u8>, concurrency: usize, fail_at: Option<u64>) -> Arc<Self> {
+        Arc::new(Self { concurrency, fail_at, ..Arc::into_inner(Self::new(data, None)).unwrap() })
     }
 
     fn bytes(&self) -> Vec<u8> {
@@ -50,7 +60,14 @@ impl VolumeReader for MemVolume {
         Ok(self.data.lock().unwrap().len() as u64)
     }
 
+    fn read_concurrency(&self) -> usize {
+        self.concurrency
+    }
+
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        if self.fail_at.is_some_and(|at| (offset..offset + buf.len() as u64).contains(&at)) {
+            return Err(io::Error::from(io::ErrorKind::TimedOut));
+        }
         let data = self.data.lock().unwrap();
         let at = usize::try_from(offset).unwrap();
         let src =
@@ -205,4 +222,28 @@ async fn a_writer_too_small_for_the_volume_is_refused() {
         e.restore_to(P, "b", small as Arc<dyn VolumeWriter>, RestoreOptions::default()).await,
         Err(EngineError::TargetTooSmall { .. })
     ));
+}
+
+#[tokio::test]
+async fn parallel_reads_make_the_same_backup_and_a_failed_read_fails_it() {
+    let env = Env::new();
+    let e = env.engine();
+    let img = make_image(700 * BS + 123, 9);
+    let serial = backup(&e, "serial", &MemVolume::new(img.clone(), None), None).await.unwrap();
+    let v = MemVolume::parallel(img.clone(), 6, None);
+    let parallel = backup(&e, "parallel", &v, None).await.unwrap();
+    assert_eq!(parallel.bytes_read, img.len() as u64);
+    assert_eq!(
+        (parallel.blocks_total, parallel.blocks_zero, parallel.blocks_new + parallel.blocks_reused),
+        (serial.blocks_total, serial.blocks_zero, serial.blocks_new + serial.blocks_reused)
+    );
+    assert_eq!(restored(&e, "parallel", img.len()).await, img);
+
+    let failing = MemVolume::parallel(img.clone(), 6, Some(500 * BS as u64));
+    let err = backup(&e, "failing", &failing, None).await.unwrap_err();
+    assert!(
+        matches!(&err, EngineError::Io { source, .. } if source.kind() == io::ErrorKind::TimedOut),
+        "{err}"
+    );
+    assert!(matches!(e.backup_info(P, "failing").await, Err(EngineError::BackupNotFound(_))));
 }

@@ -90,7 +90,51 @@ pub(super) struct Reader {
     pub(super) out_tx: mpsc::Sender<Result<Processed>>,
 }
 
+/// A batch as planned: where it is, the parent's entries, and the blocks not to read.
+struct Planned {
+    seq: u64,
+    offset: u64,
+    len: usize,
+    parent: Vec<ManifestEntry>,
+    unread: Option<Unread>,
+}
+
+/// What fetching a planned batch needs.
+#[derive(Clone)]
+struct Fetch {
+    source: Arc<dyn VolumeReader>,
+    block_size: usize,
+    bytes_read: Arc<AtomicU64>,
+}
+
+impl Fetch {
+    /// Reads the batch's blocks (those not marked unread, in runs of adjacent blocks).
+    fn fetch(&self, p: Planned) -> Result<Batch> {
+        let io = |source| EngineError::Io { path: "backup source".into(), source };
+        let mut data = vec![0u8; p.len];
+        let bs = self.block_size;
+        let blocks = p.len.div_ceil(bs);
+        let skipped = |i: usize| p.unread.as_ref().is_some_and(|u| u.blocks[i]);
+        let mut i = 0;
+        while i < blocks {
+            if skipped(i) {
+                i += 1;
+                continue;
+            }
+            let run = (i..blocks).take_while(|&j| !skipped(j)).count();
+            let (from, to) = (i * bs, ((i + run) * bs).min(p.len));
+            self.source.read_exact_at(&mut data[from..to], p.offset + from as u64).map_err(io)?;
+            self.bytes_read.fetch_add((to - from) as u64, Ordering::Relaxed);
+            i += run;
+        }
+        Ok(Batch { seq: p.seq, data, parent: p.parent, unread: p.unread })
+    }
+}
+
 impl Reader {
+    /// Starts the reader thread and, for a source that serves reads in parallel
+    /// ([`VolumeReader::read_concurrency`]), that many fetch threads: batches then reach the
+    /// workers out of order, which the writer's reorder buffer absorbs.
     pub(super) fn spawn(self) -> Result<()> {
         std::thread::Builder::new()
             .name("vbs-backup-read".into())
@@ -100,12 +144,62 @@ impl Reader {
     }
 
     fn run(mut self) {
-        if let Err(e) = self.read_all() {
+        let fetch = Fetch {
+            source: Arc::clone(&self.source),
+            block_size: self.block_size,
+            bytes_read: Arc::clone(&self.bytes_read),
+        };
+        let fetchers = self.source.read_concurrency().clamp(1, 64);
+        let result = if fetchers == 1 {
+            let batch_tx = self.batch_tx.clone();
+            self.plan(|p| {
+                let batch = fetch.fetch(p)?;
+                Ok(batch_tx.send(batch).is_ok())
+            })
+        } else {
+            match self.spawn_fetchers(fetchers, &fetch) {
+                Ok(job_tx) => self.plan(|p| Ok(job_tx.send(p).is_ok())),
+                Err(e) => Err(e),
+            }
+        };
+        if let Err(e) = result {
             let _ = self.out_tx.blocking_send(Err(e));
         }
     }
 
-    fn read_all(&mut self) -> Result<()> {
+    /// `n` threads fetching planned batches; they end when the plan does, or on an error
+    /// (which goes to the writer).
+    fn spawn_fetchers(&self, n: usize, fetch: &Fetch) -> Result<crossbeam_channel::Sender<Planned>> {
+        let (job_tx, job_rx) = crossbeam_channel::bounded::<Planned>(n);
+        for i in 0..n {
+            let (jobs, fetch, batch_tx, out_tx) =
+                (job_rx.clone(), fetch.clone(), self.batch_tx.clone(), self.out_tx.clone());
+            std::thread::Builder::new()
+                .name(format!("vbs-backup-fetch-{i}"))
+                .spawn(move || {
+                    for p in jobs {
+                        match fetch.fetch(p) {
+                            Ok(batch) => {
+                                if batch_tx.send(batch).is_err() {
+                                    return;
+                                }
+                            }
+                            Err(e) => {
+                                let _ = out_tx.blocking_send(Err(e));
+                                return;
+                            }
+                        }
+                    }
+                })
+                .map_err(|e| EngineError::Pipeline(format!("spawn fetcher: {e}")))?;
+        }
+        Ok(job_tx)
+    }
+
+    /// Plans every batch in order — the parent's entries for its offsets, and with the
+    /// source's extents the blocks not to read — and hands each to `emit` (`false`: the
+    /// pipeline stopped).
+    fn plan(&mut self, mut emit: impl FnMut(Planned) -> Result<bool>) -> Result<()> {
         let (volume_len, block_size, batch_bytes) = (self.volume_len, self.block_size, self.batch_bytes);
         let io = |source| EngineError::Io { path: "backup source".into(), source };
         let mut extents = self.source.extents(self.parent.as_deref()).map_err(io)?.map(ExtentCursor::new);
@@ -114,8 +208,8 @@ impl Reader {
         let mut offset = 0u64;
         let mut seq = 0u64;
         while offset < volume_len {
-            let n = (volume_len - offset).min(batch_bytes) as usize;
-            let blocks = n.div_ceil(block_size);
+            let len = (volume_len - offset).min(batch_bytes) as usize;
+            let blocks = len.div_ceil(block_size);
             while parent_open && parent_buf.len() < blocks {
                 match self.parent_rx.blocking_recv() {
                     Some(chunk) => parent_buf.extend(chunk?),
@@ -125,62 +219,42 @@ impl Reader {
             let take = blocks.min(parent_buf.len());
             let mut parent: Vec<ManifestEntry> = parent_buf.drain(..take).collect();
             parent.resize(blocks, None);
-            let mut data = vec![0u8; n];
             let unread = match &mut extents {
-                None => {
-                    self.source.read_exact_at(&mut data, offset).map_err(io)?;
-                    self.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
-                    None
-                }
-                Some(cursor) => Some(self.read_touched(cursor, &mut data, offset, &parent)?),
+                None => None,
+                Some(cursor) => Some(untouched(cursor, block_size, offset, len, &parent)?),
             };
-            if self.batch_tx.send(Batch { seq, data, parent, unread }).is_err() {
+            if !emit(Planned { seq, offset, len, parent, unread })? {
                 return Ok(());
             }
-            offset += n as u64;
+            offset += len as u64;
             seq += 1;
         }
         Ok(())
     }
+}
 
-    /// Reads the blocks of the batch at `offset` that an extent touches, in runs of adjacent
-    /// blocks, and says which were not read.
-    fn read_touched(
-        &self,
-        cursor: &mut ExtentCursor,
-        data: &mut [u8],
-        offset: u64,
-        parent: &[ManifestEntry],
-    ) -> Result<Unread> {
-        let io = |source| EngineError::Io { path: "backup source".into(), source };
-        let bs = self.block_size;
-        let mut unread = vec![false; data.len().div_ceil(bs)];
-        for (i, skip) in unread.iter_mut().enumerate() {
-            let start = offset + (i * bs) as u64;
-            let len = bs.min(data.len() - i * bs);
-            let touched = cursor.touches(start, start + len as u64)?;
-            // The parent's block stands in for an untouched one only if it is as long (a
-            // volume that grew has a longer block where the parent's last one was short).
-            let parent_fits = match parent.get(i) {
-                Some(Some(p)) => p.raw_len as usize == len,
-                _ => true,
-            };
-            *skip = !touched && (parent_fits || !cursor.since_parent);
-        }
-        let mut i = 0;
-        while i < unread.len() {
-            if unread[i] {
-                i += 1;
-                continue;
-            }
-            let run = unread[i..].iter().take_while(|s| !**s).count();
-            let (from, to) = (i * bs, ((i + run) * bs).min(data.len()));
-            self.source.read_exact_at(&mut data[from..to], offset + from as u64).map_err(io)?;
-            self.bytes_read.fetch_add((to - from) as u64, Ordering::Relaxed);
-            i += run;
-        }
-        Ok(Unread { blocks: unread, from_parent: cursor.since_parent })
+/// The blocks of the batch at `offset` that no extent touches, so need not be read.
+fn untouched(
+    cursor: &mut ExtentCursor,
+    bs: usize,
+    offset: u64,
+    len: usize,
+    parent: &[ManifestEntry],
+) -> Result<Unread> {
+    let mut blocks = vec![false; len.div_ceil(bs)];
+    for (i, skip) in blocks.iter_mut().enumerate() {
+        let start = offset + (i * bs) as u64;
+        let block_len = bs.min(len - i * bs);
+        let touched = cursor.touches(start, start + block_len as u64)?;
+        // The parent's block stands in for an untouched one only if it is as long (a volume
+        // that grew has a longer block where the parent's last one was short).
+        let parent_fits = match parent.get(i) {
+            Some(Some(p)) => p.raw_len as usize == block_len,
+            _ => true,
+        };
+        *skip = !touched && (parent_fits || !cursor.since_parent);
     }
+    Ok(Unread { blocks, from_parent: cursor.since_parent })
 }
 
 /// Walks the source's extents alongside the blocks, both in ascending order.

@@ -39,6 +39,9 @@ use ceph_rbd::{Cluster, ConnectOptions, Image, Pool};
 
 use super::{Location, Source, Target, Volume, VolumeDriver, VolumeError};
 
+/// Batches (of ~1 MiB) a backup reads from Ceph at once.
+const READ_CONCURRENCY: usize = 8;
+
 /// Image metadata naming the owning project.
 pub const PROJECT_KEY: &str = "vbs.project_id";
 /// Image metadata with the display name.
@@ -370,6 +373,11 @@ impl VolumeReader for SnapshotReader {
 
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         self.image.read_exact_at(buf, offset)
+    }
+
+    /// Each read waits for a round trip to an OSD: several in flight keep the OSDs busy.
+    fn read_concurrency(&self) -> usize {
+        READ_CONCURRENCY
     }
 
     /// Ceph's diff, listed by a thread of its own into a bounded queue as the backup reads.
