@@ -65,6 +65,13 @@ pub trait VolumeWriter: Send + Sync {
     /// Writes all of `buf` at `offset`.
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
 
+    /// How many writes the backend serves well at once (default 1: one thread writes, as
+    /// concurrent writes to one file only contend in the kernel). A networked backend (Ceph)
+    /// answers each write after a round trip: several threads then write in parallel.
+    fn write_concurrency(&self) -> usize {
+        1
+    }
+
     /// Makes `len` bytes at `offset` read as zeros (only asked when the target may hold old
     /// data). The default writes zeros; a backend that can deallocate does better.
     fn write_zeroes(&self, offset: u64, len: u64) -> io::Result<()> {

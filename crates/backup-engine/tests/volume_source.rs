@@ -93,6 +93,10 @@ impl VolumeWriter for MemVolume {
         Ok(self.data.lock().unwrap().len() as u64)
     }
 
+    fn write_concurrency(&self) -> usize {
+        self.concurrency
+    }
+
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         let at = usize::try_from(offset).unwrap();
         self.data.lock().unwrap()[at..at + buf.len()].copy_from_slice(buf);
@@ -238,6 +242,12 @@ async fn parallel_reads_make_the_same_backup_and_a_failed_read_fails_it() {
         (serial.blocks_total, serial.blocks_zero, serial.blocks_new + serial.blocks_reused)
     );
     assert_eq!(restored(&e, "parallel", img.len()).await, img);
+    // Restored by five writer threads, zeros written too (the target holds old data).
+    let target = MemVolume::parallel(vec![0xAA; img.len()], 5, None);
+    let opts = RestoreOptions { write_zeros: true, ..RestoreOptions::default() };
+    let st = e.restore_to(P, "serial", Arc::clone(&target) as Arc<dyn VolumeWriter>, opts).await.unwrap();
+    assert_eq!(st.written_bytes, img.len() as u64);
+    assert_eq!(target.bytes(), img);
 
     let failing = MemVolume::parallel(img.clone(), 6, Some(500 * BS as u64));
     let err = backup(&e, "failing", &failing, None).await.unwrap_err();

@@ -35,7 +35,7 @@ use self::fetch::{FetchResult, spawn_fetcher};
 use self::plan::{Job, plan};
 use self::pool::BufferPool;
 pub(crate) use self::verify::run_verify;
-use self::write::{RestoreCounters, spawn_writer};
+use self::write::{RestoreCounters, spawn_writers};
 use crate::error::{EngineError, Result};
 use crate::format::Check;
 use crate::keys::{ProjectKeys, validate_id};
@@ -120,19 +120,19 @@ async fn restore_inner(
     progress.start(volume_len);
 
     let counters = Arc::new(RestoreCounters::default());
-    let (wtx, wrx) = crossbeam_channel::bounded::<Write>(WRITE_QUEUE);
-    let writer = spawn_writer(Arc::clone(&file), name.clone(), wrx, progress.clone(), Arc::clone(&counters))?;
+    let (wtx, wrx) = crossbeam_channel::bounded::<Write>(WRITE_QUEUE.max(file.write_concurrency()));
+    let writers = spawn_writers(&file, &name, &wrx, &progress, &counters)?;
+    drop(wrx);
     let check = if opts.verify_blocks { Check::Fast } else { Check::None };
     let process = restore_process(config, check, Arc::clone(&counters), wtx);
     let run = run_jobs(store, keys, config, reader, opts.write_zeros, process).await;
-    // `process` (and with it the last sender) is gone once run_jobs returns: the writer drains
-    // and ends.
-    let written = tokio::task::spawn_blocking(move || writer.join())
+    // `process` (and with it the last sender) is gone once run_jobs returns: the writers drain
+    // and end.
+    let written = tokio::task::spawn_blocking(move || writers.join())
         .await
-        .map_err(|e| EngineError::Pipeline(format!("writer join: {e}")))?
-        .map_err(|_| EngineError::Pipeline("restore writer panicked".into()));
+        .map_err(|e| EngineError::Pipeline(format!("writer join: {e}")))?;
     // A writer error is the root cause of a "writer stopped" pipeline error: report it first.
-    written??;
+    written?;
     run?;
     if opts.flush {
         tokio::task::spawn_blocking(move || {

@@ -1,6 +1,8 @@
 //! Write stage: one thread does every positional write of a restore. Concurrent pwrite()s to
 //! one file serialise on the inode lock in the kernel (and spin there, burning the CPU that
-//! decoding needs), so decoding is parallel and writing is not.
+//! decoding needs), so decoding is parallel and writing is not — unless the target serves
+//! writes in parallel ([`VolumeWriter::write_concurrency`]: a networked backend whose every
+//! write waits for a round trip), which gets that many writer threads.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,18 +20,43 @@ pub(super) struct RestoreCounters {
     pub(super) blocks: AtomicU64,
 }
 
-/// Starts the writer thread; it ends when every sender of `rx` is gone or a write fails.
-pub(super) fn spawn_writer(
-    file: Arc<dyn VolumeWriter>,
-    name: String,
-    rx: crossbeam_channel::Receiver<Write>,
-    progress: Progress,
-    counters: Arc<RestoreCounters>,
-) -> Result<std::thread::JoinHandle<Result<()>>> {
-    std::thread::Builder::new()
-        .name("vbs-restore-write".into())
-        .spawn(move || write_loop(&file, &name, rx, &progress, &counters))
-        .map_err(|e| EngineError::Pipeline(format!("spawn writer: {e}")))
+/// The writer threads of a restore.
+pub(super) struct Writers(Vec<std::thread::JoinHandle<Result<()>>>);
+
+impl Writers {
+    /// Waits for every writer; the first error, if any.
+    pub(super) fn join(self) -> Result<()> {
+        let mut result = Ok(());
+        for h in self.0 {
+            let r =
+                h.join().map_err(|_| EngineError::Pipeline("restore writer panicked".into())).and_then(|r| r);
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
+}
+
+/// Starts the writer threads; each ends when every sender of `rx` is gone or a write fails.
+pub(super) fn spawn_writers(
+    file: &Arc<dyn VolumeWriter>,
+    name: &str,
+    rx: &crossbeam_channel::Receiver<Write>,
+    progress: &Progress,
+    counters: &Arc<RestoreCounters>,
+) -> Result<Writers> {
+    let mut handles = Vec::new();
+    for i in 0..file.write_concurrency().clamp(1, 64) {
+        let (file, name, rx, progress, counters) =
+            (Arc::clone(file), name.to_string(), rx.clone(), progress.clone(), Arc::clone(counters));
+        let spawned = std::thread::Builder::new()
+            .name(format!("vbs-restore-write-{i}"))
+            .spawn(move || write_loop(&file, &name, rx, &progress, &counters))
+            .map_err(|e| EngineError::Pipeline(format!("spawn writer: {e}")))?;
+        handles.push(spawned);
+    }
+    Ok(Writers(handles))
 }
 
 fn write_loop(

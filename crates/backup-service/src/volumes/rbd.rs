@@ -39,7 +39,7 @@ use ceph_rbd::{Cluster, ConnectOptions, Image, Pool};
 
 use super::{Location, Source, Target, Volume, VolumeDriver, VolumeError};
 
-/// Batches (of ~1 MiB) a backup reads from Ceph at once.
+/// Batches (of ~1 MiB) a backup reads from Ceph at once, and writes a restore has in flight.
 const READ_CONCURRENCY: usize = 8;
 
 /// Image metadata naming the owning project.
@@ -408,6 +408,11 @@ struct ImageWriter(Image);
 impl VolumeWriter for ImageWriter {
     fn size(&self) -> io::Result<u64> {
         self.0.size().map_err(io::Error::other)
+    }
+
+    /// As for reads: each write waits for a round trip.
+    fn write_concurrency(&self) -> usize {
+        READ_CONCURRENCY
     }
 
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
