@@ -95,7 +95,10 @@ async fn create(state: &WorkerState, job: &JobRow, progress: Progress) -> Result
     let parent = choose_parent(state, job, data_timestamp, crash_consistent).await?;
     let result = back_up(state, job, &source, parent, progress).await;
     let committed = result.is_ok();
-    let _ = blocking(move || source.release(committed)).await;
+    // Housekeeping the result does not wait for: removing a Ceph snapshot trims its objects
+    // (0.6 s for a 4 GiB image here). If the process stops first, the next committed backup
+    // of the volume removes it.
+    drop(tokio::spawn(service_kit::telemetry::spawn_blocking_in_span(move || source.release(committed))));
     let (stats, parent) = result?;
     Ok(JobResult::Created(Created { stats, parent, crash_consistent, data_timestamp }))
 }
