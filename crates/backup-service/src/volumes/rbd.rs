@@ -300,12 +300,13 @@ impl VolumeDriver for RbdVolumes {
     }
 }
 
-/// After a backup from `name`: kept as the only `vbs-` snapshot when the backup committed,
-/// removed when it did not. Failures are logged; the next committed backup prunes again.
+/// After a backup from `name`: kept when the backup committed, and the older `vbs-` snapshots
+/// removed (not newer ones: the next backup of the volume may have taken its own already);
+/// removed when it did not commit. Failures are logged; the next committed backup prunes again.
 fn release_snapshot(image: &Image, name: &str, committed: bool) {
     let stale: Vec<String> = if committed {
         match image.snapshots() {
-            Ok(all) => all.into_iter().filter(|s| s.starts_with("vbs-") && s != name).collect(),
+            Ok(all) => all.into_iter().take_while(|s| s != name).filter(|s| s.starts_with("vbs-")).collect(),
             Err(e) => {
                 tracing::warn!(image = image.name(), error = %e, "could not list snapshots to prune");
                 return;
