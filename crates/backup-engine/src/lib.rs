@@ -156,15 +156,7 @@ impl Engine {
         target: &Path,
         opts: RestoreOptions,
     ) -> Result<RestoreStats> {
-        restore::run_restore(
-            &self.store,
-            &self.config,
-            project,
-            backup_id,
-            restore::Target::Path(target.to_path_buf()),
-            opts,
-        )
-        .await
+        restore::run_restore(&self.store, &self.config, project, backup_id, target.into(), opts).await
     }
 
     /// Restores a backup into any [`VolumeWriter`] at least as large as the volume, as
@@ -176,15 +168,7 @@ impl Engine {
         target: Arc<dyn VolumeWriter>,
         opts: RestoreOptions,
     ) -> Result<RestoreStats> {
-        restore::run_restore(
-            &self.store,
-            &self.config,
-            project,
-            backup_id,
-            restore::Target::Writer(target),
-            opts,
-        )
-        .await
+        restore::run_restore(&self.store, &self.config, project, backup_id, target.into(), opts).await
     }
 
     /// Reads every block a backup references, decompresses it and checks its BLAKE3.

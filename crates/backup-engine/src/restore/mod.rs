@@ -84,6 +84,18 @@ pub(crate) enum Target {
     Writer(Arc<dyn VolumeWriter>),
 }
 
+impl From<&std::path::Path> for Target {
+    fn from(p: &std::path::Path) -> Self {
+        Self::Path(p.to_path_buf())
+    }
+}
+
+impl From<Arc<dyn VolumeWriter>> for Target {
+    fn from(w: Arc<dyn VolumeWriter>) -> Self {
+        Self::Writer(w)
+    }
+}
+
 pub(crate) async fn run_restore(
     store: &Arc<dyn ObjectStore>,
     config: &EngineConfig,

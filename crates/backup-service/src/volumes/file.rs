@@ -29,7 +29,7 @@ use std::{
 
 use api_types::domain::{ProjectId, ResourceId};
 
-use super::{Location, Source, Target, Volume, VolumeDriver, VolumeError};
+use super::{Location, Source, Target, Volume, VolumeDriver, VolumeError, collect_volumes};
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> VolumeError + '_ {
     move |source| VolumeError::Io { path: path.to_owned(), source }
@@ -97,21 +97,15 @@ impl VolumeDriver for FileVolumes {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io_err(&dir)(e)),
         };
-        let mut volumes = Vec::new();
+        let mut ids = Vec::new();
         for entry in entries {
             let entry = entry.map_err(io_err(&dir))?;
-            let Some(id) = entry.file_name().to_str().and_then(|n| ResourceId::parse("volume_id", n).ok())
-            else {
-                continue;
-            };
-            match self.volume(project, id) {
-                Ok(v) => volumes.push(v),
-                Err(VolumeError::VolumeNotFound(_) | VolumeError::Refused { .. }) => {}
-                Err(e) => return Err(e),
+            if let Some(id) = entry.file_name().to_str().and_then(|n| ResourceId::parse("volume_id", n).ok())
+            {
+                ids.push(id);
             }
         }
-        volumes.sort_by_key(|v| (v.created, v.id));
-        Ok(volumes)
+        collect_volumes(ids.into_iter(), |id| self.volume(project, id))
     }
 
     fn snapshot(

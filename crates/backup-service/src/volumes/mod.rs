@@ -166,6 +166,24 @@ pub trait VolumeDriver: Send + Sync + fmt::Debug {
     fn remove_volume(&self, project: &ProjectId, id: ResourceId) -> Result<(), VolumeError>;
 }
 
+/// The volumes among `ids` that `volume` finds (an id that is not a usable volume of the
+/// project is passed over), oldest first.
+pub(crate) fn collect_volumes(
+    ids: impl Iterator<Item = ResourceId>,
+    volume: impl Fn(ResourceId) -> Result<Volume, VolumeError>,
+) -> Result<Vec<Volume>, VolumeError> {
+    let mut volumes = Vec::new();
+    for id in ids {
+        match volume(id) {
+            Ok(v) => volumes.push(v),
+            Err(VolumeError::VolumeNotFound(_) | VolumeError::Refused { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    volumes.sort_by_key(|v| (v.created, v.id));
+    Ok(volumes)
+}
+
 /// The driver `VBS_VOLUME_DRIVER` selects, shared by the API and the workers.
 pub type Volumes = Arc<dyn VolumeDriver>;
 

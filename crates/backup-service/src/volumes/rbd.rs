@@ -37,7 +37,7 @@ use api_types::domain::{ProjectId, ResourceId};
 use backup_engine::{Extents, VolumeReader, VolumeWriter};
 use ceph_rbd::{Cluster, ConnectOptions, Image, Pool};
 
-use super::{Location, Source, Target, Volume, VolumeDriver, VolumeError};
+use super::{Location, Source, Target, Volume, VolumeDriver, VolumeError, collect_volumes};
 
 /// Batches (of ~1 MiB) a backup reads from Ceph at once, and writes a restore has in flight.
 const READ_CONCURRENCY: usize = 8;
@@ -181,20 +181,10 @@ impl VolumeDriver for RbdVolumes {
 
     /// Reads each `volume-<id>` image's metadata: one open per image of the pool.
     fn volumes(&self, project: &ProjectId) -> Result<Vec<Volume>, VolumeError> {
-        let mut volumes = Vec::new();
-        for name in self.pool()?.list().map_err(backend)? {
-            let Some(id) = name.strip_prefix("volume-").and_then(|n| ResourceId::parse("volume_id", n).ok())
-            else {
-                continue;
-            };
-            match self.volume(project, id) {
-                Ok(v) => volumes.push(v),
-                Err(VolumeError::VolumeNotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        volumes.sort_by_key(|v| (v.created, v.id));
-        Ok(volumes)
+        let names = self.pool()?.list().map_err(backend)?;
+        let ids =
+            names.iter().filter_map(|n| ResourceId::parse("volume_id", n.strip_prefix("volume-")?).ok());
+        collect_volumes(ids, |id| self.volume(project, id))
     }
 
     fn snapshot(

@@ -300,6 +300,17 @@ async fn a_cinder_snapshot_is_backed_up_by_its_id() {
     app.restore(&id, &target.id.to_string()).await;
     assert_eq!(export_sha(conf, target.id), sha256(&at_snapshot));
 
+    // cinderclient's default: no volume given, a new one is made — an image of the project.
+    let res = app.post(&format!("/backups/{id}/restore"), &json!({"restore": {"name": "restored"}})).await;
+    assert_eq!(res.status(), 202, "{:?}", res.text().await);
+    let restore: Value = res.json().await.unwrap();
+    let new = ResourceId::parse("v", restore["restore"]["volume_id"].as_str().unwrap()).unwrap();
+    app.wait_backup(&id, "available").await;
+    let made = drv.volume(&project, new).unwrap();
+    assert_eq!((made.name.as_str(), made.size), ("restored", 16 * MIB as u64));
+    assert_eq!(export_sha(conf, new), sha256(&at_snapshot));
+    drv.remove_volume(&project, new).unwrap();
+
     let res = app
         .post(
             "/backups",
