@@ -126,21 +126,37 @@ async fn choose_parent(
 ) -> Result<Option<ResourceId>, Failure> {
     let (project, volume, id, full) =
         (job.project_id.0.clone(), *job.volume_id, *job.backup_id, job.full_backup);
-    state
-        .db
-        .read(move |conn| {
-            backups::record_capture(conn, id, data_timestamp, crash_consistent)?;
-            if full {
-                return Ok(None);
+    // A database restart must not fail the backup: wait for it (the heartbeat keeps the
+    // lease meanwhile, or another worker takes over once it is back).
+    let deadline = tokio::time::Instant::now() + DATABASE_PATIENCE;
+    loop {
+        let project = project.clone();
+        let read = state
+            .db
+            .read(move |conn| {
+                backups::record_capture(conn, id, data_timestamp, crash_consistent)?;
+                if full {
+                    return Ok(None);
+                }
+                Ok(backups::latest_available(conn, &project, volume, id)?.map(|b| *b.id))
+            })
+            .await;
+        match read {
+            Ok(parent) => return Ok(parent),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "reading the parent backup; trying again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            Ok(backups::latest_available(conn, &project, volume, id)?.map(|b| *b.id))
-        })
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "reading the parent backup");
-            Failure::new(vb::CREATE_FAILED, "the service is temporarily unavailable")
-        })
+            Err(e) => {
+                tracing::error!(error = %e, "reading the parent backup");
+                return Err(Failure::new(vb::CREATE_FAILED, "the service is temporarily unavailable"));
+            }
+        }
+    }
 }
+
+/// How long a job waits for an unreachable database before it fails.
+const DATABASE_PATIENCE: Duration = Duration::from_secs(60);
 
 /// Backs `source` up against `parent`; returns the stats and the parent that really counts.
 async fn back_up(
