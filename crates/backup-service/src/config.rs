@@ -2,12 +2,13 @@
 
 use std::{path::PathBuf, str::FromStr, time::Duration};
 
-use crate::volumes::DriverSettings;
 use service_kit::{
     amqp::AmqpConfig,
-    config::{parse_or, var_or},
+    config::{parse_or, var_opt, var_or},
     db::DatabaseSettings,
 };
+
+use crate::volumes::DriverSettings;
 
 /// A duration in seconds, fractions allowed (`0.5`).
 fn seconds_or(key: &str, default: Duration) -> anyhow::Result<Duration> {
@@ -165,10 +166,10 @@ impl Settings {
                 "postgres://postgres@127.0.0.1:5432/vbs_backup",
             )?,
             amqp: AmqpConfig::from_env(),
-            public_url: std::env::var("VBS_PUBLIC_URL").ok().filter(|s| !s.is_empty()),
+            public_url: var_opt("VBS_PUBLIC_URL"),
             volumes: DriverSettings::from_env()?,
             object_store: ObjectStoreConfig::parse(&var_or("VBS_OBJECT_STORE", "data/objects"))?,
-            availability_zone: std::env::var("VBS_AVAILABILITY_ZONE").ok().filter(|s| !s.is_empty()),
+            availability_zone: var_opt("VBS_AVAILABILITY_ZONE"),
             quotas: Quotas {
                 backups: parse_or("VBS_BACKUP_QUOTA_BACKUPS", -1)?,
                 gigabytes: parse_or("VBS_BACKUP_QUOTA_GIGABYTES", -1)?,

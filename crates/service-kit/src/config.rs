@@ -16,6 +16,11 @@ pub fn var_or(key: &str, default: &str) -> String {
     }
 }
 
+/// The variable's value, or `None` when it is unset or empty.
+pub fn var_opt(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.trim().is_empty())
+}
+
 /// The variable parsed as `T`, or `default`; a value that does not parse is an error rather than
 /// silently ignored.
 pub fn parse_or<T>(key: &str, default: T) -> anyhow::Result<T>

@@ -14,12 +14,7 @@ use std::{io::Write, path::PathBuf, time::Duration};
 use anyhow::Context;
 use api_types::domain::{ProjectId, ResourceId};
 use backup_engine::Engine;
-use backup_service::{
-    config::Settings,
-    engine,
-    project_lock::ProjectLock,
-    volumes::{DriverSettings, RbdSettings},
-};
+use backup_service::{config::Settings, engine, project_lock::ProjectLock, volumes::DriverSettings};
 use clap::{Parser, Subcommand};
 use service_kit::auth::{Role, TokenKeys};
 
@@ -121,17 +116,13 @@ enum DriverArg {
     Rbd,
 }
 
-/// The driver's settings from the environment, of the driver `arg` names if given.
+/// The settings of the driver `arg` names, else of VBS_VOLUME_DRIVER's, from the environment.
 fn driver_settings(arg: Option<DriverArg>) -> anyhow::Result<DriverSettings> {
-    let configured = Settings::from_env()?.volumes;
-    Ok(match (arg, configured) {
-        (None, s) | (Some(DriverArg::File), s @ DriverSettings::File { .. }) => s,
-        (Some(DriverArg::Rbd), s @ DriverSettings::Rbd(_)) => s,
-        (Some(DriverArg::File), DriverSettings::Rbd(_)) => DriverSettings::File {
-            root: std::env::var("VBS_VOLUMES_ROOT").unwrap_or_else(|_| "data/volumes".into()).into(),
-        },
-        (Some(DriverArg::Rbd), DriverSettings::File { .. }) => DriverSettings::Rbd(RbdSettings::from_env()?),
-    })
+    match arg {
+        None => DriverSettings::from_env(),
+        Some(DriverArg::File) => DriverSettings::named("file"),
+        Some(DriverArg::Rbd) => DriverSettings::named("rbd"),
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]

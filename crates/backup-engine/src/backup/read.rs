@@ -1,6 +1,8 @@
-//! Read stage: one thread reads the source in batches of whole blocks (`pread`, ~1 MiB) and
-//! attaches to each batch the parent's entries for the same offsets, pulling the parent's
-//! manifest chunk by chunk as it goes (the streaming merge described in [`super`]).
+//! Read stage: one thread plans the source in batches of whole blocks (~1 MiB) and attaches to
+//! each batch the parent's entries for the same offsets, pulling the parent's manifest chunk by
+//! chunk as it goes (the streaming merge described in [`super`]); the same thread reads each
+//! batch (`pread`), or, for a source that serves reads in parallel
+//! ([`VolumeReader::read_concurrency`]), that many fetch threads do.
 //!
 //! When the source knows which extents can hold data ([`VolumeReader::extents`]), only the
 //! blocks they touch are read; the others are marked as not read, and the workers make them

@@ -159,18 +159,13 @@ async fn restore_inner(
 /// Opens the restore target for writing, with its name for errors; it must hold at least
 /// `volume_len` bytes.
 async fn open_target(target: Target, volume_len: u64) -> Result<(Arc<dyn VolumeWriter>, String)> {
-    let (path, writer) = match target {
-        Target::Path(p) => (Some(p.to_path_buf()), None),
-        Target::Writer(w) => (None, Some(w)),
-    };
     tokio::task::spawn_blocking(move || -> Result<(Arc<dyn VolumeWriter>, String)> {
-        let (writer, name): (Arc<dyn VolumeWriter>, String) = match (path, writer) {
-            (Some(path), _) => {
+        let (writer, name): (Arc<dyn VolumeWriter>, String) = match target {
+            Target::Path(path) => {
                 let f = OpenOptions::new().write(true).open(&path).map_err(|e| EngineError::io(&path, e))?;
                 (Arc::new(f), path.display().to_string())
             }
-            (None, Some(w)) => (w, "restore target".to_string()),
-            (None, None) => unreachable!("a target is a path or a writer"),
+            Target::Writer(w) => (w, "restore target".to_string()),
         };
         let size = writer.size().map_err(|source| EngineError::Io { path: name.clone(), source })?;
         if size < volume_len {

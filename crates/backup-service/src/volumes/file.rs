@@ -59,7 +59,7 @@ impl FileVolumes {
 fn disk(volume: &Volume) -> Result<(&Path, bool), VolumeError> {
     match &volume.location {
         Location::File { disk, block_device } => Ok((disk, *block_device)),
-        Location::Rbd { .. } => Err(VolumeError::VolumeNotFound(volume.id)),
+        Location::Rbd => Err(VolumeError::VolumeNotFound(volume.id)),
     }
 }
 

@@ -18,6 +18,7 @@ use std::{fmt, path::Path, path::PathBuf, sync::Arc};
 
 use api_types::domain::{ProjectId, ResourceId};
 use backup_engine::{VolumeReader, VolumeWriter};
+use service_kit::config::var_or;
 
 pub use self::file::FileVolumes;
 pub use self::rbd::{RbdSettings, RbdVolumes};
@@ -43,8 +44,8 @@ pub struct Volume {
 pub(crate) enum Location {
     /// `…/disk` of the file driver: an image file, or a block device.
     File { disk: PathBuf, block_device: bool },
-    /// An RBD image of the driver's pool.
-    Rbd { image: String },
+    /// An RBD image of the driver's pool (`volume-<id>`).
+    Rbd,
 }
 
 /// What a backup reads.
@@ -199,11 +200,13 @@ pub enum DriverSettings {
 impl DriverSettings {
     /// Reads `VBS_VOLUME_DRIVER` and the chosen driver's variables.
     pub fn from_env() -> anyhow::Result<Self> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        match var("VBS_VOLUME_DRIVER").as_deref().unwrap_or("file") {
-            "file" => Ok(Self::File {
-                root: var("VBS_VOLUMES_ROOT").unwrap_or_else(|| "data/volumes".into()).into(),
-            }),
+        Self::named(&var_or("VBS_VOLUME_DRIVER", "file"))
+    }
+
+    /// The settings of the driver `name` (`file` or `rbd`), from its variables.
+    pub fn named(name: &str) -> anyhow::Result<Self> {
+        match name {
+            "file" => Ok(Self::File { root: var_or("VBS_VOLUMES_ROOT", "data/volumes").into() }),
             "rbd" => Ok(Self::Rbd(RbdSettings::from_env()?)),
             other => anyhow::bail!("VBS_VOLUME_DRIVER must be `file` or `rbd`, not {other:?}"),
         }

@@ -36,11 +36,12 @@ use std::{
 use api_types::domain::{ProjectId, ResourceId};
 use backup_engine::{Extents, VolumeReader, VolumeWriter};
 use ceph_rbd::{Cluster, ConnectOptions, Image, Pool};
+use service_kit::config::{seconds_or, var_opt, var_or};
 
 use super::{Location, Source, Target, Volume, VolumeDriver, VolumeError, collect_volumes};
 
 /// Batches (of ~1 MiB) a backup reads from Ceph at once, and writes a restore has in flight.
-const READ_CONCURRENCY: usize = 8;
+const IO_CONCURRENCY: usize = 8;
 
 /// Image metadata naming the owning project.
 pub const PROJECT_KEY: &str = "vbs.project_id";
@@ -64,17 +65,12 @@ pub struct RbdSettings {
 
 impl RbdSettings {
     pub fn from_env() -> anyhow::Result<Self> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let timeout = match var("VBS_RBD_TIMEOUT_SECS") {
-            Some(s) => s.parse::<u64>().map_err(|e| anyhow::anyhow!("VBS_RBD_TIMEOUT_SECS: {e}"))?,
-            None => 30,
-        };
         Ok(Self {
-            pool: var("VBS_RBD_POOL").unwrap_or_else(|| "rbd".into()),
-            conf: var("VBS_RBD_CONF").unwrap_or_else(|| "/etc/ceph/ceph.conf".into()).into(),
-            user: var("VBS_RBD_USER"),
-            keyring: var("VBS_RBD_KEYRING").map(PathBuf::from),
-            timeout: Duration::from_secs(timeout.max(1)),
+            pool: var_or("VBS_RBD_POOL", "rbd"),
+            conf: var_or("VBS_RBD_CONF", "/etc/ceph/ceph.conf").into(),
+            user: var_opt("VBS_RBD_USER"),
+            keyring: var_opt("VBS_RBD_KEYRING").map(PathBuf::from),
+            timeout: seconds_or("VBS_RBD_TIMEOUT_SECS", 30)?.max(Duration::from_secs(1)),
         })
     }
 }
@@ -154,7 +150,7 @@ impl RbdVolumes {
             name,
             attached: false,
             created: image.create_timestamp().ok(),
-            location: Location::Rbd { image: image_name(id) },
+            location: Location::Rbd,
         })
     }
 
@@ -368,7 +364,7 @@ impl VolumeReader for SnapshotReader {
 
     /// Each read waits for a round trip to an OSD: several in flight keep the OSDs busy.
     fn read_concurrency(&self) -> usize {
-        READ_CONCURRENCY
+        IO_CONCURRENCY
     }
 
     /// Ceph's diff, listed by a thread of its own into a bounded queue as the backup reads.
@@ -403,7 +399,7 @@ impl VolumeWriter for ImageWriter {
 
     /// As for reads: each write waits for a round trip.
     fn write_concurrency(&self) -> usize {
-        READ_CONCURRENCY
+        IO_CONCURRENCY
     }
 
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {

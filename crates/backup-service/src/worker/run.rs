@@ -1,12 +1,11 @@
 //! Running a claimed job with the engine while a heartbeat renews its lease and publishes its
 //! progress.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use api_types::{domain::ResourceId, error::codes::volume_backup as vb};
 use backup_engine::{BackupRequest, BackupStats, EngineError, Progress, RestoreOptions};
 use chrono::Utc;
-use std::sync::Arc;
 
 use super::{
     WorkerState,
