@@ -93,13 +93,14 @@ wait_healthy() {
 
 create() {
     log "creating a single-node cluster in $home"
-    rm -rf "$home/run" "$home/log" "$home/mon" "$home/osd"
+    # Whatever an earlier cluster left (a crash, a killed run) is replaced, monmap included.
+    rm -rf "$home/run" "$home/log" "$home/mon" "$home/osd" "$home/monmap"
     mkdir -p "$home/run" "$home/log" "$home/mon/ceph-a" "$home/osd/ceph-0"
     local fsid osd_uuid
     fsid=$(uuidgen)
     osd_uuid=$(uuidgen)
     write_config "$fsid"
-    monmaptool --create --addv a "[v2:127.0.0.1:$port]" --fsid "$fsid" "$home/monmap" >/dev/null
+    monmaptool --create --clobber --addv a "[v2:127.0.0.1:$port]" --fsid "$fsid" "$home/monmap" >/dev/null
     ceph-mon -c "$conf" --mkfs -i a --monmap "$home/monmap"
     ceph-mon -c "$conf" -i a
     ceph -c "$conf" osd new "$osd_uuid" >/dev/null
