@@ -4,7 +4,7 @@
 //! partial updates and can ignore any message older than what it has.
 
 use api_types::{
-    domain::{Frequency, WeekDays},
+    domain::{Frequency, ResourceId, Tag, WeekDays},
     message::{PolicyChange, PolicyChanged, PolicyExecute, PolicySnapshot, TagPair},
 };
 use chrono::Utc;
@@ -16,11 +16,21 @@ use crate::{
     store::{self, PolicyRow},
 };
 
+/// The policy as stored, read back in the change's transaction.
 pub fn snapshot(conn: &mut PgConnection, row: &PolicyRow) -> Result<PolicySnapshot, PolicyError> {
-    let settings = row.settings()?;
     let volumes = store::volumes_of(conn, *row.id)?;
     let tags =
         store::tags_of(conn, *row.id)?.into_iter().map(|(key, value)| TagPair { key, value }).collect();
+    snapshot_of(row, volumes, tags)
+}
+
+/// The policy of `row` with these volumes and tags (in key order).
+fn snapshot_of(
+    row: &PolicyRow,
+    volumes: Vec<ResourceId>,
+    tags: Vec<TagPair>,
+) -> Result<PolicySnapshot, PolicyError> {
+    let settings = row.settings()?;
     Ok(PolicySnapshot {
         name: row.name.clone(),
         enabled: settings.status.is_on(),
@@ -37,6 +47,21 @@ pub fn snapshot(conn: &mut PgConnection, row: &PolicyRow) -> Result<PolicySnapsh
 /// Announces the policy as it is now stored.
 pub fn changed(conn: &mut PgConnection, row: &PolicyRow) -> Result<(), PolicyError> {
     let policy = snapshot(conn, row)?;
+    upserted(conn, row, policy)
+}
+
+/// Announces a policy just created with `tags` and no volumes, from what the transaction wrote
+/// rather than by reading it back.
+pub fn created(conn: &mut PgConnection, row: &PolicyRow, tags: &[Tag]) -> Result<(), PolicyError> {
+    let mut tags: Vec<TagPair> = tags
+        .iter()
+        .map(|t| TagPair { key: t.key.as_str().to_owned(), value: t.value.as_str().to_owned() })
+        .collect();
+    tags.sort_by(|a, b| a.key.cmp(&b.key));
+    upserted(conn, row, snapshot_of(row, Vec::new(), tags)?)
+}
+
+fn upserted(conn: &mut PgConnection, row: &PolicyRow, policy: PolicySnapshot) -> Result<(), PolicyError> {
     let msg = PolicyChanged {
         project_id: row.project_id.clone().into(),
         policy_id: *row.id,

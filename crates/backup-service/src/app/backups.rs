@@ -15,9 +15,21 @@ use crate::{
     config::Quotas,
     domain::BackupStatus,
     error::BackupError,
-    store::{BackupRow, JobRow, backups, jobs},
+    store::{
+        BackupRow, JobRow,
+        backups::{self, BackupFilter, BackupSummaryRow, Listed, Window},
+        jobs,
+    },
     volumes::{Volume, VolumeDriver, VolumeError, Volumes},
 };
+
+/// Reads the backups a list query matches (see [`backups::list`]).
+type ListFn<R> = fn(
+    &mut diesel::PgConnection,
+    Option<&ProjectId>,
+    &BackupFilter,
+    Option<&Window>,
+) -> diesel::QueryResult<Vec<R>>;
 
 /// What a create request asks for, validated.
 #[derive(Debug, Clone)]
@@ -207,16 +219,32 @@ impl Backups {
 
     /// One page of the project's backups (of every project's, for `all_projects`).
     pub async fn list(&self, project: ProjectId, query: ListQuery) -> Result<Page, BackupError> {
+        self.list_with(project, query, backups::list).await
+    }
+
+    /// [`Self::list`], reading only what the summary list shows.
+    pub async fn list_summaries(
+        &self,
+        project: ProjectId,
+        query: ListQuery,
+    ) -> Result<Page<BackupSummaryRow>, BackupError> {
+        self.list_with(project, query, backups::list_summaries).await
+    }
+
+    async fn list_with<R: Listed + Send + 'static>(
+        &self,
+        project: ProjectId,
+        query: ListQuery,
+        load: ListFn<R>,
+    ) -> Result<Page<R>, BackupError> {
         if query.matches_nothing() {
             return Ok(Page::empty(&query));
         }
         let filter = query.filter.clone();
         let window = query.window();
         let scope = (!query.all_projects).then_some(project);
-        let rows = self
-            .db
-            .read(move |conn| Ok(backups::list(conn, scope.as_ref(), &filter, window.as_ref())?))
-            .await?;
+        let rows =
+            self.db.read(move |conn| Ok(load(conn, scope.as_ref(), &filter, window.as_ref())?)).await?;
         query.page(rows)
     }
 

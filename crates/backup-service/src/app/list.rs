@@ -12,7 +12,7 @@ use crate::{
     error::BackupError,
     store::{
         BackupRow,
-        backups::{BackupFilter, SortColumn, Window},
+        backups::{BackupFilter, Listed, SortColumn, Window},
     },
 };
 
@@ -153,19 +153,19 @@ impl ListQuery {
     }
 
     /// The page of `rows` (every backup the filter matched) the query asks for.
-    pub fn page(&self, mut rows: Vec<BackupRow>) -> Result<Page, BackupError> {
+    pub fn page<R: Listed>(&self, mut rows: Vec<R>) -> Result<Page<R>, BackupError> {
         let last_desc = self.order.last().is_some_and(|(_, d)| *d);
         rows.sort_by(|a, b| {
             let keys =
                 self.order.iter().map(|(k, desc)| if *desc { k.compare(b, a) } else { k.compare(a, b) });
-            let tie = if last_desc { b.id.cmp(&a.id) } else { a.id.cmp(&b.id) };
+            let tie = if last_desc { b.id().cmp(a.id()) } else { a.id().cmp(b.id()) };
             keys.fold(Ordering::Equal, Ordering::then).then(tie)
         });
         let count = self.with_count.then_some(rows.len() as i64);
         let start = match self.marker.as_deref() {
             Some(m) => {
                 let marker = ResourceId::parse("marker", m).ok();
-                let at = marker.and_then(|m| rows.iter().position(|r| *r.id == m));
+                let at = marker.and_then(|m| rows.iter().position(|r| **r.id() == m));
                 // Cinder answers 400 for a marker it cannot find.
                 at.map(|i| i + 1).ok_or_else(|| {
                     ValidationError::new("marker", format!("backup {m:?} is not in this list"))
@@ -176,22 +176,22 @@ impl ListQuery {
         let start = start.saturating_add(usize::try_from(self.offset).unwrap_or(usize::MAX)).min(rows.len());
         let end = start.saturating_add(usize::try_from(self.limit).unwrap_or(usize::MAX)).min(rows.len());
         let more = end < rows.len();
-        let page: Vec<BackupRow> = rows.drain(start..end).collect();
-        let next_marker = if more && self.limit > 0 { page.last().map(|r| *r.id) } else { None };
+        let page: Vec<R> = rows.drain(start..end).collect();
+        let next_marker = if more && self.limit > 0 { page.last().map(|r| **r.id()) } else { None };
         Ok(Page { rows: page, next_marker, limit: self.limit, count })
     }
 }
 
-/// One page of a project's backups, with the marker of the next page when more follow and the
-/// total when asked.
-pub struct Page {
-    pub rows: Vec<BackupRow>,
+/// One page of a project's backups (whole rows, or what the summary list reads), with the
+/// marker of the next page when more follow and the total when asked.
+pub struct Page<R = BackupRow> {
+    pub rows: Vec<R>,
     pub next_marker: Option<ResourceId>,
     pub limit: i64,
     pub count: Option<i64>,
 }
 
-impl Page {
+impl<R> Page<R> {
     pub fn empty(query: &ListQuery) -> Self {
         Self { rows: Vec::new(), next_marker: None, limit: query.limit, count: query.with_count.then_some(0) }
     }

@@ -7,10 +7,12 @@ use api_types::{
     dto::{BackupDetail, BackupRef, JobView, Link, VolumeView},
 };
 
+use service_kit::db::{DbId, DbProjectId};
+
 use super::microversion::Microversion;
 use crate::{
     domain::{BackupStatus, JobStatus, JobType, job_time, native_time, percent, size_gib},
-    store::{BackupRow, JobRow},
+    store::{BackupRow, JobRow, backups::Listed},
     volumes::Volume,
 };
 
@@ -30,8 +32,7 @@ impl LinkRoot {
     }
 }
 
-pub fn links(root: &LinkRoot, backup: &BackupRow) -> Vec<Link> {
-    let (project, id) = (&backup.project_id, &backup.id);
+pub fn links(root: &LinkRoot, project: &DbProjectId, id: &DbId) -> Vec<Link> {
     let (base, version) = (&root.base, root.version);
     let native = if root.native { "/native" } else { "" };
     vec![
@@ -40,8 +41,12 @@ pub fn links(root: &LinkRoot, backup: &BackupRow) -> Vec<Link> {
     ]
 }
 
-pub fn backup_ref(row: &BackupRow, root: &LinkRoot) -> BackupRef {
-    BackupRef { id: row.id.to_string(), links: links(root, row), name: row.name.clone() }
+pub fn backup_ref(row: &impl Listed, root: &LinkRoot) -> BackupRef {
+    BackupRef {
+        id: row.id().to_string(),
+        links: links(root, row.project_id(), row.id()),
+        name: row.name().map(str::to_owned),
+    }
 }
 
 /// A backup as spec/05 shows it, with what the request's microversion adds. Its availability
@@ -69,7 +74,7 @@ pub fn backup_detail(
         name: row.name.clone(),
         status: row.status.clone(),
         description: row.description.clone(),
-        links: links(root, row),
+        links: links(root, &row.project_id, &row.id),
         availability_zone: row.availability_zone.clone().or_else(|| availability_zone.map(str::to_owned)),
         volume_id: row.volume_id.to_string(),
         snapshot_id: row.snapshot_id.map(|s| s.to_string()),

@@ -50,6 +50,61 @@ impl BackupRow {
     }
 }
 
+/// What the summary list shows of a backup (id, name, links) and what a list sorts by: 7 of
+/// the row's 22 columns.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = backups)]
+pub struct BackupSummaryRow {
+    pub id: DbId,
+    pub project_id: DbProjectId,
+    pub name: Option<String>,
+    pub status: String,
+    pub size_gib: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A backup as a list holds it: what it is shown, ordered and paged by.
+pub trait Listed {
+    fn id(&self) -> &DbId;
+    fn project_id(&self) -> &DbProjectId;
+    fn name(&self) -> Option<&str>;
+    fn status(&self) -> &str;
+    fn size_gib(&self) -> i64;
+    fn created_at(&self) -> NaiveDateTime;
+    fn updated_at(&self) -> NaiveDateTime;
+}
+
+macro_rules! listed {
+    ($row:ty) => {
+        impl Listed for $row {
+            fn id(&self) -> &DbId {
+                &self.id
+            }
+            fn project_id(&self) -> &DbProjectId {
+                &self.project_id
+            }
+            fn name(&self) -> Option<&str> {
+                self.name.as_deref()
+            }
+            fn status(&self) -> &str {
+                &self.status
+            }
+            fn size_gib(&self) -> i64 {
+                self.size_gib
+            }
+            fn created_at(&self) -> NaiveDateTime {
+                self.created_at
+            }
+            fn updated_at(&self) -> NaiveDateTime {
+                self.updated_at
+            }
+        }
+    };
+}
+listed!(BackupRow);
+listed!(BackupSummaryRow);
+
 /// What a list asks for besides the project (all optional; `None` matches everything).
 #[derive(Debug, Clone, Default)]
 pub struct BackupFilter {
@@ -161,14 +216,14 @@ pub enum SortColumn {
 
 impl SortColumn {
     /// Compares two backups ascending by this column, as [`Self::term`] orders them in SQL.
-    pub fn compare(self, a: &BackupRow, b: &BackupRow) -> std::cmp::Ordering {
+    pub fn compare<R: Listed>(self, a: &R, b: &R) -> std::cmp::Ordering {
         match self {
-            Self::CreatedAt => a.created_at.cmp(&b.created_at),
-            Self::UpdatedAt => a.updated_at.cmp(&b.updated_at),
-            Self::Name => a.name.cmp(&b.name),
-            Self::Status => a.status.cmp(&b.status),
-            Self::Size => a.size_gib.cmp(&b.size_gib),
-            Self::Id => a.id.cmp(&b.id),
+            Self::CreatedAt => a.created_at().cmp(&b.created_at()),
+            Self::UpdatedAt => a.updated_at().cmp(&b.updated_at()),
+            Self::Name => a.name().cmp(&b.name()),
+            Self::Status => a.status().cmp(b.status()),
+            Self::Size => a.size_gib().cmp(&b.size_gib()),
+            Self::Id => a.id().cmp(b.id()),
         }
     }
 
@@ -209,6 +264,26 @@ pub fn list(
     filter: &BackupFilter,
     window: Option<&Window>,
 ) -> QueryResult<Vec<BackupRow>> {
+    listing(conn, project, filter, window)?.select(BackupRow::as_select()).load(conn)
+}
+
+/// [`list`], reading only what the summary list shows and sorts by.
+pub fn list_summaries(
+    conn: &mut PgConnection,
+    project: Option<&ProjectId>,
+    filter: &BackupFilter,
+    window: Option<&Window>,
+) -> QueryResult<Vec<BackupSummaryRow>> {
+    listing(conn, project, filter, window)?.select(BackupSummaryRow::as_select()).load(conn)
+}
+
+/// The query of [`list`], before its columns are chosen.
+fn listing<'a>(
+    conn: &mut PgConnection,
+    project: Option<&ProjectId>,
+    filter: &BackupFilter,
+    window: Option<&Window>,
+) -> QueryResult<backups::BoxedQuery<'a, diesel::pg::Pg>> {
     let mut q = backups::table.into_boxed();
     if let Some(p) = project {
         let own = backups::project_id.eq(DbProjectId::from(p));
@@ -224,7 +299,7 @@ pub fn list(
         };
     }
     if let Some(n) = &filter.name {
-        q = q.filter(backups::name.eq(n));
+        q = q.filter(backups::name.eq(n.clone()));
     }
     if let Some(s) = filter.status {
         q = q.filter(backups::status.eq(s.as_str()));
@@ -246,7 +321,7 @@ pub fn list(
         // The terms are built from SortColumn alone, never from request text.
         q = q.order(diesel::dsl::sql::<diesel::sql_types::Text>(&terms.join(", "))).limit(w.rows);
     }
-    q.select(BackupRow::as_select()).load(conn)
+    Ok(q)
 }
 
 pub fn set_status(

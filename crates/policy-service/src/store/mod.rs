@@ -14,7 +14,7 @@ use api_types::domain::{
     Schedule, StartTimes, Tag, TimeZoneOffset, WeekDays,
 };
 use chrono::NaiveDateTime;
-use diesel::prelude::*;
+use diesel::{prelude::*, upsert::excluded};
 use service_kit::db::{DbId, DbProjectId};
 
 use crate::domain::policy::PolicySettings;
@@ -103,15 +103,17 @@ impl PolicyRow {
 }
 
 /// PostgreSQL-specific: takes the project's row lock (creating the row on first use), which
-/// serializes policy creation within a project so the cap cannot be overrun by a race.
+/// serializes policy creation within a project so the cap cannot be overrun by a race. One
+/// statement: an upsert that changes nothing still locks the row it conflicts with, and the
+/// transaction's next statement (the count) sees every policy committed before the lock.
 pub fn lock_project(conn: &mut PgConnection, project: &ProjectId, now: NaiveDateTime) -> QueryResult<()> {
-    let project = DbProjectId::from(project);
     diesel::insert_into(projects::table)
-        .values((projects::project_id.eq(&project), projects::created_at.eq(now)))
-        .on_conflict_do_nothing()
-        .execute(conn)?;
-    projects::table.find(&project).select(projects::project_id).for_update().first::<DbProjectId>(conn)?;
-    Ok(())
+        .values((projects::project_id.eq(DbProjectId::from(project)), projects::created_at.eq(now)))
+        .on_conflict(projects::project_id)
+        .do_update()
+        .set(projects::project_id.eq(excluded(projects::project_id)))
+        .execute(conn)
+        .map(drop)
 }
 
 pub fn count_policies(conn: &mut PgConnection, project: &ProjectId) -> QueryResult<i64> {
@@ -294,22 +296,30 @@ pub fn tags_of_project(
         .map(|rows| rows.into_iter().map(|(policy, key, value)| (policy.into(), key, value)).collect())
 }
 
-/// Adds tags, overwriting the value of a key the policy already has.
+/// Adds tags (of distinct keys, as [`api_types::domain::Tags`] holds them) in one statement,
+/// overwriting the value of a key the policy already has.
 pub fn upsert_tags(conn: &mut PgConnection, policy_id: ResourceId, tags: &[Tag]) -> QueryResult<()> {
+    if tags.is_empty() {
+        return Ok(());
+    }
     let policy_id = DbId(policy_id);
-    for t in tags {
-        diesel::insert_into(policy_tags::table)
-            .values((
+    let rows: Vec<_> = tags
+        .iter()
+        .map(|t| {
+            (
                 policy_tags::policy_id.eq(policy_id),
                 policy_tags::key.eq(t.key.as_str()),
                 policy_tags::value.eq(t.value.as_str()),
-            ))
-            .on_conflict((policy_tags::policy_id, policy_tags::key))
-            .do_update()
-            .set(policy_tags::value.eq(t.value.as_str()))
-            .execute(conn)?;
-    }
-    Ok(())
+            )
+        })
+        .collect();
+    diesel::insert_into(policy_tags::table)
+        .values(&rows)
+        .on_conflict((policy_tags::policy_id, policy_tags::key))
+        .do_update()
+        .set(policy_tags::value.eq(excluded(policy_tags::value)))
+        .execute(conn)
+        .map(drop)
 }
 
 pub fn delete_tags(conn: &mut PgConnection, policy_id: ResourceId, keys: &[&str]) -> QueryResult<usize> {

@@ -5,7 +5,7 @@ use api_types::{
 };
 
 use crate::{
-    app::{ListQuery, Page},
+    app::ListQuery,
     error::NativeResult,
     openapi::CinderFaultDoc,
     routes::{
@@ -17,17 +17,11 @@ use crate::{
     startup::AppState,
 };
 
-async fn page(
-    state: &AppState,
-    access: NativeRead,
-    mut query: BackupListQuery,
-    version: Microversion,
-) -> NativeResult<Page> {
+fn parse(access: &NativeRead, mut query: BackupListQuery, version: Microversion) -> NativeResult<ListQuery> {
     if !version.at_least(45) {
         query.with_count = None;
     }
-    let query = ListQuery::parse(query, access.identity.is_admin())?;
-    Ok(state.backups.list(access.project, query).await?)
+    Ok(ListQuery::parse(query, access.identity.is_admin())?)
 }
 
 fn next_link(req: &HttpRequest, base: &str, marker: Option<ResourceId>, limit: i64) -> Option<Vec<Link>> {
@@ -61,7 +55,8 @@ pub async fn list_backups(
     query: web::Query<BackupListQuery>,
     version: Microversion,
 ) -> NativeResult<web::Json<BackupListResponse>> {
-    let p = page(&state, access, query.into_inner(), version).await?;
+    let query = parse(&access, query.into_inner(), version)?;
+    let p = state.backups.list_summaries(access.project, query).await?;
     let base = base_url(&req, &state);
     let root = link_root(&req, &state);
     Ok(web::Json(BackupListResponse {
@@ -94,7 +89,8 @@ pub async fn list_backups_detail(
     query: web::Query<BackupListQuery>,
     version: Microversion,
 ) -> NativeResult<web::Json<BackupDetailListResponse>> {
-    let p = page(&state, access, query.into_inner(), version).await?;
+    let query = parse(&access, query.into_inner(), version)?;
+    let p = state.backups.list(access.project, query).await?;
     let base = base_url(&req, &state);
     let root = link_root(&req, &state);
     let az = state.availability_zone.as_deref();

@@ -55,8 +55,9 @@ pub async fn create_policy(
             }
             let row = PolicyRow::new(id, &project, &new.name, &new.settings, now);
             store::insert_policy(conn, &row)?;
-            store::upsert_tags(conn, *row.id, &new.tags.into_vec())?;
-            events::changed(conn, &row)?;
+            let tags = new.tags.into_vec();
+            store::upsert_tags(conn, *row.id, &tags)?;
+            events::created(conn, &row, &tags)?;
             Ok(row)
         })
         .await?;
