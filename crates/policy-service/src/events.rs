@@ -9,7 +9,7 @@ use api_types::{
 };
 use chrono::Utc;
 use diesel::PgConnection;
-use service_kit::outbox;
+use service_kit::{error::InternalError, outbox};
 
 use crate::{
     error::PolicyError,
@@ -47,29 +47,29 @@ fn snapshot_of(
 /// Announces the policy as it is now stored.
 pub fn changed(conn: &mut PgConnection, row: &PolicyRow) -> Result<(), PolicyError> {
     let policy = snapshot(conn, row)?;
-    upserted(conn, row, policy)
+    outbox::enqueue(conn, &outbox::envelope(upserted(row, policy)))?;
+    Ok(())
 }
 
-/// Announces a policy just created with `tags` and no volumes, from what the transaction wrote
-/// rather than by reading it back.
-pub fn created(conn: &mut PgConnection, row: &PolicyRow, tags: &[Tag]) -> Result<(), PolicyError> {
+/// The announcement of a policy about to be created with `tags` and no volumes, for the
+/// statement that creates it to write into the outbox (see [`crate::store::create_policy`]).
+pub fn created(row: &PolicyRow, tags: &[Tag]) -> Result<outbox::Encoded, PolicyError> {
     let mut tags: Vec<TagPair> = tags
         .iter()
         .map(|t| TagPair { key: t.key.as_str().to_owned(), value: t.value.as_str().to_owned() })
         .collect();
     tags.sort_by(|a, b| a.key.cmp(&b.key));
-    upserted(conn, row, snapshot_of(row, Vec::new(), tags)?)
+    let envelope = outbox::envelope(upserted(row, snapshot_of(row, Vec::new(), tags)?));
+    outbox::encode(&envelope).map_err(|e| PolicyError::Internal(InternalError::Unexpected(e.into())))
 }
 
-fn upserted(conn: &mut PgConnection, row: &PolicyRow, policy: PolicySnapshot) -> Result<(), PolicyError> {
-    let msg = PolicyChanged {
+fn upserted(row: &PolicyRow, policy: PolicySnapshot) -> PolicyChanged {
+    PolicyChanged {
         project_id: row.project_id.clone().into(),
         policy_id: *row.id,
         version: row.version,
         change: PolicyChange::Upserted { policy },
-    };
-    outbox::enqueue(conn, &outbox::envelope(msg))?;
-    Ok(())
+    }
 }
 
 /// Announces a deletion; `version` is one above the last stored version.

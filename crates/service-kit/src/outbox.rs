@@ -5,7 +5,8 @@
 //! back one never does, whether or not the broker is up. The [`Relay`] leases a batch of waiting
 //! rows (claimed with `FOR UPDATE SKIP LOCKED`, so several replicas can relay at once), publishes
 //! them in order with publisher confirms, and deletes them once the broker confirmed; on failure
-//! it releases the lease at once. No transaction or connection is held while talking to the
+//! it releases the lease at once. While the broker confirms one batch, the relay claims and
+//! publishes the next. No transaction or connection is held while talking to the
 //! broker. The lease is short ([`LEASE`]) and renewed while the relay publishes, so it lasts as
 //! long as the relay lives: the batch of a relay that died goes out again from another replica
 //! (or the restarted process) within seconds. Consumers are idempotent on the message id, so a
@@ -20,7 +21,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    amqp::{Broker, Outgoing},
+    amqp::{Broker, Confirms, Outgoing},
     db::{self, DbError, PgPool},
 };
 
@@ -55,6 +56,25 @@ struct NewOutboxRow<'a> {
     body: String,
     traceparent: Option<&'a str>,
     created_at: NaiveDateTime,
+}
+
+/// An outbox row's values, for a statement that writes the row together with the change it
+/// announces (see [`enqueue`] for the usual way).
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub message_id: String,
+    pub routing_key: String,
+    pub body: String,
+    pub traceparent: Option<String>,
+}
+
+pub fn encode<P: Message>(envelope: &Envelope<P>) -> serde_json::Result<Encoded> {
+    Ok(Encoded {
+        message_id: envelope.message_id.to_string(),
+        routing_key: envelope.message_type.clone(),
+        body: serde_json::to_string(envelope)?,
+        traceparent: envelope.traceparent.clone(),
+    })
 }
 
 /// Adds a message to the outbox. Call inside the transaction that makes the change.
@@ -148,17 +168,38 @@ impl Relay {
         }
     }
 
-    /// Publishes batches until the outbox is empty.
+    /// Publishes batches until the outbox is empty. Two batches overlap: the next is claimed
+    /// and published while the broker confirms the one before, so the database's work and the
+    /// broker's proceed side by side instead of in turns.
     pub async fn drain(&self) -> anyhow::Result<()> {
-        while self.publish_batch().await? == self.batch as usize {}
-        Ok(())
+        let mut in_flight: Option<Published> = None;
+        loop {
+            let next = self.claim_and_publish().await;
+            if let Some(previous) = in_flight.take()
+                && let Err(e) = self.settle(previous).await
+            {
+                if let Ok(Some(next)) = next {
+                    // Its confirms may still come; another try publishes it again at worst,
+                    // and consumers drop duplicates.
+                    self.release(next.ids).await?;
+                }
+                return Err(e);
+            }
+            match next? {
+                Some(p) if p.ids.len() == self.batch as usize => in_flight = Some(p),
+                Some(p) => return self.settle(p).await,
+                None => return Ok(()),
+            }
+        }
     }
 
-    async fn publish_batch(&self) -> anyhow::Result<usize> {
+    /// Claims a batch and publishes it, without waiting for the broker's confirms. `None`: the
+    /// outbox has nothing to claim. A batch that could not be published is released.
+    async fn claim_and_publish(&self) -> anyhow::Result<Option<Published>> {
         let batch = self.batch;
         let rows = db::run(&self.pool, move |conn| claim(conn, batch, LEASE)).await?;
         if rows.is_empty() {
-            return Ok(0);
+            return Ok(None);
         }
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let messages: Vec<Outgoing> = rows
@@ -170,47 +211,64 @@ impl Relay {
                 traceparent: r.traceparent,
             })
             .collect();
-        match self.publish_renewing(&messages, &ids).await {
-            Ok(()) => {
-                let n = ids.len();
-                db::run(&self.pool, move |conn| -> Result<usize, DbError> {
-                    Ok(diesel::delete(outbox::table.filter(outbox::id.eq_any(&ids))).execute(conn)?)
-                })
-                .await?;
-                tracing::debug!(published = n, "outbox batch published");
-                Ok(n)
-            }
+        match self.broker.publish(&messages).await {
+            Ok(confirms) => Ok(Some(Published { ids, confirms })),
             Err(e) => {
-                // Release the lease so the batch goes out as soon as the broker is back.
-                db::run(&self.pool, move |conn| -> Result<usize, DbError> {
-                    Ok(diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
-                        .set(outbox::claimed_until.eq(None::<NaiveDateTime>))
-                        .execute(conn)?)
-                })
-                .await?;
+                self.release(ids).await?;
                 Err(e)
             }
         }
     }
 
-    /// Publishes `messages`, renewing the lease on their rows every [`RENEW`] while the broker
-    /// has not confirmed them (a slow broker never hands a live relay's batch to another).
-    async fn publish_renewing(&self, messages: &[Outgoing], ids: &[i64]) -> anyhow::Result<()> {
-        let publish = self.broker.publish_confirmed(messages);
-        tokio::pin!(publish);
+    /// Waits for a published batch's confirms, renewing the lease on its rows every [`RENEW`]
+    /// meanwhile (a slow broker never hands a live relay's batch to another), then deletes the
+    /// rows; a batch the broker did not confirm is released, to go out again as soon as it is
+    /// back.
+    async fn settle(&self, published: Published) -> anyhow::Result<()> {
+        let Published { ids, confirms } = published;
+        let wait = confirms.wait();
+        tokio::pin!(wait);
         let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + RENEW, RENEW);
-        loop {
+        let confirmed = loop {
             tokio::select! {
-                result = &mut publish => return result,
+                result = &mut wait => break result,
                 _ = renew.tick() => {
-                    let ids = ids.to_vec();
+                    let ids = ids.clone();
                     if let Err(e) = db::run(&self.pool, move |conn| renew_lease(conn, &ids, LEASE)).await {
                         tracing::warn!(error = %format!("{e:#}"), "outbox relay could not renew its lease");
                     }
                 }
             }
+        };
+        if let Err(e) = confirmed {
+            self.release(ids).await?;
+            return Err(e);
         }
+        let n = ids.len();
+        db::run(&self.pool, move |conn| -> Result<usize, DbError> {
+            Ok(diesel::delete(outbox::table.filter(outbox::id.eq_any(&ids))).execute(conn)?)
+        })
+        .await?;
+        tracing::debug!(published = n, "outbox batch published");
+        Ok(())
     }
+
+    /// Gives up the lease on rows this relay claimed.
+    async fn release(&self, ids: Vec<i64>) -> anyhow::Result<()> {
+        db::run(&self.pool, move |conn| -> Result<usize, DbError> {
+            Ok(diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
+                .set(outbox::claimed_until.eq(None::<NaiveDateTime>))
+                .execute(conn)?)
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+/// A batch the broker has been sent and not yet confirmed.
+struct Published {
+    ids: Vec<i64>,
+    confirms: Confirms,
 }
 
 /// How long a claim lasts unless its relay renews it: the longest the batch of a relay that

@@ -12,6 +12,13 @@
 //! 4. Counts the messages until every task has one (or `BENCH_TIMEOUT_SECS`, default 120, pass)
 //!    and then listens two seconds more for duplicates; prints the times of the first and the
 //!    last message, the count, distinct tasks and duplicates, and what the database holds.
+//! 5. The reference, in the same run: the broker alone. `BENCH_REPLICAS` publishers (default 2,
+//!    as many as relays) send as many messages as there were tasks, each a copy of a
+//!    `backup.requested` just received, through the relay's own publishing code
+//!    ([`Broker::publish`]: persistent, mandatory, confirmed, 1,000 a batch, the next batch
+//!    published while the broker confirms the one before), routed to a durable queue and to this
+//!    consumer's as the real ones are, with no database in the way; it prints how long until the
+//!    last arrived, and the scheduler's time as a multiple of it.
 //!
 //! Settings: `BENCH_SCHEDULER_DATABASE_URL`, `VBS_AMQP_URL`, `VBS_AMQP_NAMESPACE`.
 
@@ -31,6 +38,7 @@ use lapin::{
     types::FieldTable,
 };
 use serde::Deserialize;
+use service_kit::amqp::{AmqpConfig, Broker, Outgoing};
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
@@ -167,6 +175,8 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let mut seen = Received::default();
+    // One body as the relays sent it, for the reference.
+    let mut sample = None;
     let mut quiet_until: Option<Instant> = None;
     loop {
         let deadline = quiet_until.unwrap_or(due + timeout);
@@ -183,6 +193,7 @@ async fn main() -> anyhow::Result<()> {
         seen.tasks.insert((message.payload.policy_id, message.payload.volume_id));
         seen.task_ids.insert(message.payload.task_id);
         seen.message_ids.insert(message.message_id);
+        sample.get_or_insert(delivery.data);
         if seen.tasks.len() as u64 == expected && quiet_until.is_none() {
             // Everything arrived; listen a little longer for duplicates.
             quiet_until = Some(Instant::now() + Duration::from_secs(2));
@@ -215,5 +226,118 @@ async fn main() -> anyhow::Result<()> {
     // The workers' queue of this namespace holds every message too; nothing will consume it.
     let workers = format!("{namespace}.backup-service.backup-requests");
     channel.queue_delete(workers.as_str().into(), QueueDeleteOptions::default()).await?;
+
+    let Some(sample) = sample else { return Ok(()) };
+    let publishers = env_number("BENCH_REPLICAS", 2)?.max(1);
+    let reference =
+        broker_reference(&channel, &mut consumer, &queue, &namespace, sample, expected, publishers)
+            .await
+            .context("the broker reference")?;
+    println!();
+    println!(
+        "reference, the broker alone: {expected} copies of a backup.requested ({} bytes) from {publishers} \
+         publishers, persistent and confirmed, 1,000 a batch, into a durable queue and this consumer's: \
+         last arrived after {:.2} s ({:.0} messages/s)",
+        reference.bytes,
+        reference.took.as_secs_f64(),
+        expected as f64 / reference.took.as_secs_f64()
+    );
+    if let Some(last) = seen.last {
+        println!(
+            "scheduler ÷ broker alone: {:.2} ({:.2} s against {:.2} s)",
+            last.as_secs_f64() / reference.took.as_secs_f64(),
+            last.as_secs_f64(),
+            reference.took.as_secs_f64()
+        );
+    }
     Ok(())
+}
+
+struct Reference {
+    bytes: usize,
+    took: Duration,
+}
+
+/// Routing key of the reference's messages.
+const REFERENCE_KEY: &str = "bench.reference";
+
+/// Publishes `n` copies of `body` from `publishers` concurrent publishers, as the relays do, and
+/// waits until `consumer` has them all.
+async fn broker_reference(
+    channel: &lapin::Channel,
+    consumer: &mut lapin::Consumer,
+    consumer_queue: &str,
+    namespace: &str,
+    body: Vec<u8>,
+    n: u64,
+    publishers: u64,
+) -> anyhow::Result<Reference> {
+    let exchange = format!("{namespace}.events");
+    // The durable queue the messages are stored in, as the workers' queue stores the real ones.
+    let stored = format!("{namespace}.bench-reference");
+    let mut args = FieldTable::default();
+    args.insert("x-expires".into(), lapin::types::AMQPValue::LongUInt(10 * 60 * 1000));
+    channel
+        .queue_declare(
+            stored.as_str().into(),
+            QueueDeclareOptions { durable: true, ..Default::default() },
+            args,
+        )
+        .await?;
+    for queue in [stored.as_str(), consumer_queue] {
+        channel
+            .queue_bind(
+                queue.into(),
+                exchange.as_str().into(),
+                REFERENCE_KEY.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    let cfg = AmqpConfig::from_env();
+    let started = Instant::now();
+    let mut sending = Vec::new();
+    for p in 0..publishers {
+        let broker = Broker::new(cfg.clone(), format!("bench-reference-{p}"));
+        let body = body.clone();
+        let count = n / publishers + u64::from(p < n % publishers);
+        sending.push(tokio::spawn(async move {
+            let mut left = count;
+            let mut in_flight = None;
+            while left > 0 {
+                let batch: Vec<Outgoing> = (0..left.min(1000))
+                    .map(|_| Outgoing {
+                        message_id: uuid::Uuid::now_v7().to_string(),
+                        routing_key: REFERENCE_KEY.to_owned(),
+                        body: body.clone(),
+                        traceparent: None,
+                    })
+                    .collect();
+                let confirms = broker.publish(&batch).await?;
+                if let Some(previous) = in_flight.replace(confirms) {
+                    previous.wait().await?;
+                }
+                left -= batch.len() as u64;
+            }
+            if let Some(last) = in_flight {
+                last.wait().await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    let mut received = 0;
+    while received < n {
+        let next = tokio::time::timeout(Duration::from_secs(60), consumer.next())
+            .await
+            .context("no reference message for 60 s")?;
+        next.context("the consumer stopped")??;
+        received += 1;
+    }
+    let took = started.elapsed();
+    for s in sending {
+        s.await??;
+    }
+    channel.queue_delete(stored.as_str().into(), QueueDeleteOptions::default()).await?;
+    Ok(Reference { bytes: body.len(), took })
 }

@@ -4,8 +4,8 @@
 //! transaction together with the outbox row that announces the change. Ids go in and come out
 //! typed ([`ProjectId`], [`ResourceId`]); rows hold them as [`DbId`] / [`DbProjectId`], which
 //! are read back as valid ids or fail the query. Queries stay portable (text ids, `TIMESTAMP`
-//! columns); the two PostgreSQL-only row locks are [`lock_project`] and
-//! [`find_policy_for_update`].
+//! columns); PostgreSQL-only are the one-statement [`create_policy`] and the row locks of
+//! [`lock_project`] and [`find_policy_for_update`].
 
 pub mod schema;
 
@@ -15,7 +15,10 @@ use api_types::domain::{
 };
 use chrono::NaiveDateTime;
 use diesel::{prelude::*, upsert::excluded};
-use service_kit::db::{DbId, DbProjectId};
+use service_kit::{
+    db::{DbId, DbProjectId},
+    outbox::Encoded,
+};
 
 use crate::domain::policy::PolicySettings;
 use schema::{policies, policy_tags, policy_volumes, projects};
@@ -103,9 +106,8 @@ impl PolicyRow {
 }
 
 /// PostgreSQL-specific: takes the project's row lock (creating the row on first use), which
-/// serializes policy creation within a project so the cap cannot be overrun by a race. One
-/// statement: an upsert that changes nothing still locks the row it conflicts with, and the
-/// transaction's next statement (the count) sees every policy committed before the lock.
+/// serializes changes to which policy holds which of the project's volumes. One statement: an
+/// upsert that changes nothing still locks the row it conflicts with.
 pub fn lock_project(conn: &mut PgConnection, project: &ProjectId, now: NaiveDateTime) -> QueryResult<()> {
     diesel::insert_into(projects::table)
         .values((projects::project_id.eq(DbProjectId::from(project)), projects::created_at.eq(now)))
@@ -116,12 +118,75 @@ pub fn lock_project(conn: &mut PgConnection, project: &ProjectId, now: NaiveDate
         .map(drop)
 }
 
-pub fn count_policies(conn: &mut PgConnection, project: &ProjectId) -> QueryResult<i64> {
-    policies::table.filter(policies::project_id.eq(DbProjectId::from(project))).count().get_result(conn)
+/// PostgreSQL-specific: creates the policy of `row` with its tags and the outbox row announcing
+/// it, in one statement, unless its project has `limit` policies already (`false`). The
+/// project's row (created on first use) counts its policies and is the lock: `INSERT … ON
+/// CONFLICT DO UPDATE … WHERE` locks it and checks the count of its latest committed version,
+/// so concurrent creates in a project queue on it and the cap cannot be overrun. One statement
+/// is atomic without a transaction: the whole create is one round trip.
+pub fn create_policy(
+    conn: &mut PgConnection,
+    row: &PolicyRow,
+    tags: &[Tag],
+    limit: i64,
+    message: &Encoded,
+) -> QueryResult<bool> {
+    use diesel::sql_types::{Array, BigInt, Bool, Int2, Int4, Int8, Nullable, Text, Timestamp};
+
+    #[derive(QueryableByName)]
+    struct Created {
+        #[diesel(sql_type = BigInt)]
+        created: i64,
+    }
+    let keys: Vec<&str> = tags.iter().map(|t| t.key.as_str()).collect();
+    let values: Vec<&str> = tags.iter().map(|t| t.value.as_str()).collect();
+    let created = diesel::sql_query(
+        "WITH project AS ( \
+             INSERT INTO projects AS p (project_id, created_at, policy_count) VALUES ($1, $2, 1) \
+             ON CONFLICT (project_id) DO UPDATE SET policy_count = p.policy_count + 1 \
+             WHERE p.policy_count < $3 \
+             RETURNING project_id \
+         ), policy AS ( \
+             INSERT INTO policies (id, project_id, name, start_times, frequency, week_days, \
+                 retention_num, retention_days, keep_first_of_month, enabled, time_zone, version, \
+                 created_at, updated_at) \
+             SELECT $4, project_id, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $2, $2 FROM project \
+             RETURNING id \
+         ), tags AS ( \
+             INSERT INTO policy_tags (policy_id, key, value) \
+             SELECT policy.id, t.key, t.value FROM policy, unnest($15, $16) AS t (key, value) \
+         ), message AS ( \
+             INSERT INTO outbox (message_id, routing_key, body, traceparent, created_at) \
+             SELECT $17, $18, $19, $20, $2 FROM policy \
+         ) \
+         SELECT count(*) AS created FROM policy",
+    )
+    .bind::<Text, _>(&row.project_id)
+    .bind::<Timestamp, _>(row.created_at)
+    .bind::<Int4, _>(i32::try_from(limit).unwrap_or(i32::MAX))
+    .bind::<Text, _>(&row.id)
+    .bind::<Text, _>(&row.name)
+    .bind::<Text, _>(&row.start_times)
+    .bind::<Nullable<Int2>, _>(row.frequency)
+    .bind::<Nullable<Text>, _>(row.week_days.as_deref())
+    .bind::<Nullable<Int2>, _>(row.retention_num)
+    .bind::<Nullable<Int4>, _>(row.retention_days)
+    .bind::<Bool, _>(row.keep_first_of_month)
+    .bind::<Bool, _>(row.enabled)
+    .bind::<Nullable<Text>, _>(row.time_zone.as_deref())
+    .bind::<Int8, _>(row.version)
+    .bind::<Array<Text>, _>(&keys)
+    .bind::<Array<Text>, _>(&values)
+    .bind::<Text, _>(&message.message_id)
+    .bind::<Text, _>(&message.routing_key)
+    .bind::<Text, _>(&message.body)
+    .bind::<Nullable<Text>, _>(message.traceparent.as_deref())
+    .get_result::<Created>(conn)?;
+    Ok(created.created == 1)
 }
 
-pub fn insert_policy(conn: &mut PgConnection, row: &PolicyRow) -> QueryResult<()> {
-    diesel::insert_into(policies::table).values(row).execute(conn).map(drop)
+pub fn count_policies(conn: &mut PgConnection, project: &ProjectId) -> QueryResult<i64> {
+    policies::table.filter(policies::project_id.eq(DbProjectId::from(project))).count().get_result(conn)
 }
 
 pub fn find_policy(
@@ -169,8 +234,17 @@ pub fn save_policy(conn: &mut PgConnection, row: &mut PolicyRow, now: NaiveDateT
     Ok(row.version)
 }
 
+/// Deletes the policy (its volumes and tags go with it) and counts it out of its project.
 pub fn delete_policy(conn: &mut PgConnection, id: ResourceId) -> QueryResult<usize> {
-    diesel::delete(policies::table.find(DbId(id))).execute(conn)
+    let project: Option<DbProjectId> = diesel::delete(policies::table.find(DbId(id)))
+        .returning(policies::project_id)
+        .get_result(conn)
+        .optional()?;
+    let Some(project) = project else { return Ok(0) };
+    diesel::update(projects::table.find(project))
+        .set(projects::policy_count.eq(projects::policy_count - 1))
+        .execute(conn)?;
+    Ok(1)
 }
 
 /// Volume counts per policy of a project.

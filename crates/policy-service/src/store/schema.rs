@@ -40,6 +40,7 @@ diesel::table! {
     projects (project_id) {
         project_id -> Text,
         created_at -> Timestamp,
+        policy_count -> Int4,
     }
 }
 

@@ -290,6 +290,26 @@ async fn the_cap_holds_under_twenty_concurrent_creates() {
 }
 
 #[tokio::test]
+async fn a_deleted_policy_frees_its_place_under_the_cap() {
+    let app = spawn_app_with(|s| s.max_policies_per_project = 2).await;
+    let first = app.create_policy(&seed_policy("a")).await;
+    app.create_policy(&seed_policy("b")).await;
+    let refused = app.post("/backuppolicy", &seed_policy("c")).await;
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    assert!(body.to_string().contains("already has 2 backup policies"), "{body}");
+    assert_eq!(app.delete(&format!("/backuppolicy/{first}")).await.status(), 204);
+    // Deleting it again changes nothing: the project still counts one policy.
+    assert_eq!(app.delete(&format!("/backuppolicy/{first}")).await.status(), 404);
+    app.create_policy(&seed_policy("c")).await;
+    assert_error(app.post("/backuppolicy", &seed_policy("d")).await, 400, "AutoBackup.0203").await;
+    let names: Vec<String> =
+        app.list_policies().await.iter().map(|p| p["backup_policy_name"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&"b".to_owned()) && names.contains(&"c".to_owned()), "{names:?}");
+}
+
+#[tokio::test]
 async fn the_cap_is_configurable() {
     let app = spawn_app_with(|s| s.max_policies_per_project = 2).await;
     app.create_policy(&seed_policy("a")).await;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use lapin::{
-    BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind,
+    BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind, PublisherConfirm,
     options::{
         BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
         QueueDeclareOptions,
@@ -200,6 +200,13 @@ impl Broker {
     /// failure (a nack, an unroutable message, a lost connection) fails the whole batch: the
     /// caller keeps the messages and tries again, and consumers drop the duplicates.
     pub async fn publish_confirmed(&self, messages: &[Outgoing]) -> anyhow::Result<()> {
+        self.publish(messages).await?.wait().await
+    }
+
+    /// Publishes every message and returns their pending confirms, so that a caller can publish
+    /// its next batch while the broker confirms this one. The channel is held only while
+    /// publishing.
+    pub async fn publish(&self, messages: &[Outgoing]) -> anyhow::Result<Confirms> {
         let mut guard = self.publisher.lock().await;
         let usable = guard.as_ref().is_some_and(|p| p.channel.status().connected());
         if !usable {
@@ -221,8 +228,29 @@ impl Broker {
     }
 }
 
-async fn publish_all(channel: &Channel, exchange: &str, messages: &[Outgoing]) -> anyhow::Result<()> {
-    let mut confirms = Vec::with_capacity(messages.len());
+/// The broker's answers to a batch of published messages.
+#[must_use = "a batch counts as sent only once its confirms are awaited"]
+pub struct Confirms {
+    pending: Vec<(String, String, PublisherConfirm)>,
+}
+
+impl Confirms {
+    /// Waits until the broker has confirmed every message. Any failure (a nack, an unroutable
+    /// message, a lost connection) fails the whole batch.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        for (message_id, routing_key, confirm) in self.pending {
+            let confirmation = confirm.await.with_context(|| format!("confirming {message_id}"))?;
+            anyhow::ensure!(confirmation.is_ack(), "the broker refused {message_id}");
+            if let Some(returned) = confirmation.take_message() {
+                anyhow::bail!("{message_id} ({routing_key}) was unroutable: {}", returned.reply_text);
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn publish_all(channel: &Channel, exchange: &str, messages: &[Outgoing]) -> anyhow::Result<Confirms> {
+    let mut pending = Vec::with_capacity(messages.len());
     for m in messages {
         let mut headers = FieldTable::default();
         if let Some(tp) = &m.traceparent {
@@ -245,14 +273,7 @@ async fn publish_all(channel: &Channel, exchange: &str, messages: &[Outgoing]) -
             )
             .await
             .with_context(|| format!("publishing {}", m.message_id))?;
-        confirms.push((m, confirm));
+        pending.push((m.message_id.clone(), m.routing_key.clone(), confirm));
     }
-    for (m, confirm) in confirms {
-        let confirmation = confirm.await.with_context(|| format!("confirming {}", m.message_id))?;
-        anyhow::ensure!(confirmation.is_ack(), "the broker refused {}", m.message_id);
-        if let Some(returned) = confirmation.take_message() {
-            anyhow::bail!("{} ({}) was unroutable: {}", m.message_id, m.routing_key, returned.reply_text);
-        }
-    }
-    Ok(())
+    Ok(Confirms { pending })
 }

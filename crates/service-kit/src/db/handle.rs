@@ -90,6 +90,18 @@ where
         Ok(out)
     }
 
+    /// Runs `f`, which makes its change in one statement (atomic without a transaction, so
+    /// without `BEGIN` and `COMMIT` round trips), and wakes the outbox relay once it returned.
+    pub async fn write_statement<T, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+    {
+        let out = run(&self.pool, f).await?;
+        self.wake_relay.notify_one();
+        Ok(out)
+    }
+
     /// Wakes the outbox relay (after a write made outside [`Db::write`]).
     pub fn wake_relay(&self) {
         self.wake_relay.notify_one();

@@ -44,20 +44,15 @@ pub async fn create_policy(
     let project = access.project;
     let limit = state.limits.max_policies_per_project;
     let id = ResourceId::new_v4();
+    let row = PolicyRow::new(id, &project, &new.name, &new.settings, Utc::now().naive_utc());
+    let tags = new.tags.into_vec();
+    let message = events::created(&row, &tags)?;
     let row = state
         .db
-        .write(move |conn| {
-            let now = Utc::now().naive_utc();
-            store::lock_project(conn, &project, now)?;
-            let existing = store::count_policies(conn, &project)?;
-            if existing >= limit {
-                return Err(PolicyError::PolicyLimit(existing));
+        .write_statement(move |conn| {
+            if !store::create_policy(conn, &row, &tags, limit, &message)? {
+                return Err(PolicyError::PolicyLimit(store::count_policies(conn, &project)?));
             }
-            let row = PolicyRow::new(id, &project, &new.name, &new.settings, now);
-            store::insert_policy(conn, &row)?;
-            let tags = new.tags.into_vec();
-            store::upsert_tags(conn, *row.id, &tags)?;
-            events::created(conn, &row, &tags)?;
             Ok(row)
         })
         .await?;
