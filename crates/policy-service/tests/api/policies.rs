@@ -303,8 +303,12 @@ async fn a_deleted_policy_frees_its_place_under_the_cap() {
     assert_eq!(app.delete(&format!("/backuppolicy/{first}")).await.status(), 404);
     app.create_policy(&seed_policy("c")).await;
     assert_error(app.post("/backuppolicy", &seed_policy("d")).await, 400, "AutoBackup.0203").await;
-    let names: Vec<String> =
-        app.list_policies().await.iter().map(|p| p["backup_policy_name"].as_str().unwrap().to_owned()).collect();
+    let names: Vec<String> = app
+        .list_policies()
+        .await
+        .iter()
+        .map(|p| p["backup_policy_name"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(names.contains(&"b".to_owned()) && names.contains(&"c".to_owned()), "{names:?}");
 }
