@@ -37,7 +37,8 @@ pub struct Settings {
     pub amqp: AmqpConfig,
     pub scheduler: SchedulerConfig,
     /// `VBS_SCHEDULER_TICK_SECS` (default 5): how often due slots are fired and deadlines
-    /// checked. Slots are whole hours, so a task starts at most this late.
+    /// checked. The loop also wakes at the earliest slot it knows of when that is sooner, so a
+    /// slot fires at its hour; one that became due behind its back waits at most this long.
     pub tick_interval: Duration,
     /// `VBS_SCHEDULER_MAX_PAGE_SIZE` (default 1000): the largest `limit` of the task query. A
     /// larger `limit` is refused with 400 rather than cut, because clients page until a short

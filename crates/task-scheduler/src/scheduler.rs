@@ -167,8 +167,9 @@ impl Scheduler {
     }
 
     /// Ticks and sweeps every `interval` until `shutdown`, starting at once (a scheduler that
-    /// was down catches up before anything else). Once an hour it also forgets inbox records
-    /// older than [`INBOX_RETENTION`].
+    /// was down catches up before anything else), and also at the earliest slot it knows of
+    /// when that comes sooner, so a slot fires at its hour rather than up to an interval later.
+    /// Once an hour it also forgets inbox records older than [`INBOX_RETENTION`].
     pub async fn run(self, interval: Duration, shutdown: CancellationToken) {
         let mut last_prune: Option<std::time::Instant> = None;
         loop {
@@ -184,9 +185,19 @@ impl Scheduler {
                     tracing::warn!(error = %format!("{e:#}"), "inbox pruning failed");
                 }
             }
+            let earliest = self
+                .parts
+                .db
+                .read(|conn| Ok(policies::earliest_slot(conn)?))
+                .await
+                .unwrap_or_else(|e: anyhow::Error| {
+                    tracing::debug!(error = %format!("{e:#}"), "earliest slot unknown; waiting a whole interval");
+                    None
+                });
+            let wait = until_next_tick(self.now(), earliest.map(|t| t.and_utc()), interval);
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(interval) => {}
+                () = tokio::time::sleep(wait) => {}
             }
         }
     }
@@ -263,6 +274,16 @@ pub(crate) fn settle(
         *report += create_tasks(conn, row, &volumes, Trigger::Schedule, slot, None, ctx)?;
     }
     Ok(plan.next)
+}
+
+/// How long the tick loop sleeps: until the earliest slot when it comes within `interval`, else
+/// `interval`. A slot already due was left to another replica (or failed to fire): it is looked
+/// at again after the interval, not in a busy loop.
+fn until_next_tick(now: DateTime<Utc>, earliest: Option<DateTime<Utc>>, interval: Duration) -> Duration {
+    earliest
+        .and_then(|t| (t - now).to_std().ok())
+        .filter(|until| !until.is_zero() && *until < interval)
+        .unwrap_or(interval)
 }
 
 /// "Execute now": a task for every volume of the live, locked policy.
@@ -355,4 +376,25 @@ fn create_tasks(
     }
     outbox::enqueue_all(conn, &requests)?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn the_tick_loop_wakes_at_the_earliest_slot_within_its_interval() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 30, 11, 59, 58).single().unwrap_or_default();
+        let hour = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).single().unwrap_or_default();
+        let interval = Duration::from_secs(5);
+        assert_eq!(until_next_tick(now, Some(hour), interval), Duration::from_secs(2));
+        // Further than an interval away, nothing known, or already due (left to another
+        // replica): a whole interval.
+        assert_eq!(until_next_tick(now - TimeDelta::minutes(1), Some(hour), interval), interval);
+        assert_eq!(until_next_tick(now, None, interval), interval);
+        assert_eq!(until_next_tick(hour, Some(hour), interval), interval);
+        assert_eq!(until_next_tick(hour + TimeDelta::seconds(1), Some(hour), interval), interval);
+    }
 }

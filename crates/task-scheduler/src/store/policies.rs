@@ -157,6 +157,11 @@ pub fn set_next_fire(
 /// PostgreSQL-specific: claims up to `batch` policies with a slot due at `now`, skipping those
 /// another scheduler (or a policy message) holds. The locks last until the transaction ends; by
 /// then `next_fire_at` has moved past the slots handled, so no one claims them again.
+/// The earliest slot any policy waits for (due or not, claimed by a replica or not).
+pub fn earliest_slot(conn: &mut PgConnection) -> QueryResult<Option<NaiveDateTime>> {
+    policies::table.select(diesel::dsl::min(policies::next_fire_at)).first(conn)
+}
+
 pub fn claim_due(conn: &mut PgConnection, now: NaiveDateTime, batch: i64) -> QueryResult<Vec<PolicyRow>> {
     policies::table
         .filter(policies::next_fire_at.le(now))
