@@ -174,7 +174,8 @@ impl Relay {
     pub async fn drain(&self) -> anyhow::Result<()> {
         let mut in_flight: Option<Published> = None;
         loop {
-            let next = self.claim_and_publish().await;
+            let held = in_flight.as_ref().map_or(&[][..], |p| &p.ids[..]);
+            let next = self.claim_and_publish(held).await;
             if let Some(previous) = in_flight.take()
                 && let Err(e) = self.settle(previous).await
             {
@@ -193,9 +194,10 @@ impl Relay {
         }
     }
 
-    /// Claims a batch and publishes it, without waiting for the broker's confirms. `None`: the
+    /// Claims a batch and publishes it, without waiting for the broker's confirms, renewing the
+    /// lease on its rows and on `held` (the batch in flight) while publishing. `None`: the
     /// outbox has nothing to claim. A batch that could not be published is released.
-    async fn claim_and_publish(&self) -> anyhow::Result<Option<Published>> {
+    async fn claim_and_publish(&self, held: &[i64]) -> anyhow::Result<Option<Published>> {
         let batch = self.batch;
         let rows = db::run(&self.pool, move |conn| claim(conn, batch, LEASE)).await?;
         if rows.is_empty() {
@@ -211,7 +213,8 @@ impl Relay {
                 traceparent: r.traceparent,
             })
             .collect();
-        match self.broker.publish(&messages).await {
+        let leased: Vec<i64> = held.iter().chain(&ids).copied().collect();
+        match self.renewing(&leased, self.broker.publish(&messages)).await {
             Ok(confirms) => Ok(Some(Published { ids, confirms })),
             Err(e) => {
                 self.release(ids).await?;
@@ -220,27 +223,12 @@ impl Relay {
         }
     }
 
-    /// Waits for a published batch's confirms, renewing the lease on its rows every [`RENEW`]
-    /// meanwhile (a slow broker never hands a live relay's batch to another), then deletes the
-    /// rows; a batch the broker did not confirm is released, to go out again as soon as it is
-    /// back.
+    /// Waits for a published batch's confirms, renewing the lease on its rows meanwhile, then
+    /// deletes the rows; a batch the broker did not confirm is released, to go out again as
+    /// soon as it is back.
     async fn settle(&self, published: Published) -> anyhow::Result<()> {
         let Published { ids, confirms } = published;
-        let wait = confirms.wait();
-        tokio::pin!(wait);
-        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + RENEW, RENEW);
-        let confirmed = loop {
-            tokio::select! {
-                result = &mut wait => break result,
-                _ = renew.tick() => {
-                    let ids = ids.clone();
-                    if let Err(e) = db::run(&self.pool, move |conn| renew_lease(conn, &ids, LEASE)).await {
-                        tracing::warn!(error = %format!("{e:#}"), "outbox relay could not renew its lease");
-                    }
-                }
-            }
-        };
-        if let Err(e) = confirmed {
+        if let Err(e) = self.renewing(&ids, confirms.wait()).await {
             self.release(ids).await?;
             return Err(e);
         }
@@ -251,6 +239,24 @@ impl Relay {
         .await?;
         tracing::debug!(published = n, "outbox batch published");
         Ok(())
+    }
+
+    /// Runs `work` (talking to the broker), renewing the lease on `ids` every [`RENEW`]
+    /// meanwhile: a slow broker never hands a live relay's batch to another.
+    async fn renewing<T>(&self, ids: &[i64], work: impl Future<Output = T>) -> T {
+        tokio::pin!(work);
+        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + RENEW, RENEW);
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                _ = renew.tick() => {
+                    let ids = ids.to_vec();
+                    if let Err(e) = db::run(&self.pool, move |conn| renew_lease(conn, &ids, LEASE)).await {
+                        tracing::warn!(error = %format!("{e:#}"), "outbox relay could not renew its lease");
+                    }
+                }
+            }
+        }
     }
 
     /// Gives up the lease on rows this relay claimed.
