@@ -51,9 +51,9 @@ struct OutboxRow {
 #[derive(Insertable)]
 #[diesel(table_name = outbox)]
 struct NewOutboxRow<'a> {
-    message_id: String,
+    message_id: &'a str,
     routing_key: &'a str,
-    body: String,
+    body: &'a str,
     traceparent: Option<&'a str>,
     created_at: NaiveDateTime,
 }
@@ -77,19 +77,27 @@ pub fn encode<P: Message>(envelope: &Envelope<P>) -> serde_json::Result<Encoded>
     })
 }
 
+impl Encoded {
+    fn row(&self, created_at: NaiveDateTime) -> NewOutboxRow<'_> {
+        NewOutboxRow {
+            message_id: &self.message_id,
+            routing_key: &self.routing_key,
+            body: &self.body,
+            traceparent: self.traceparent.as_deref(),
+            created_at,
+        }
+    }
+}
+
+/// [`encode`], failing as a query does.
+fn encode_row<P: Message>(envelope: &Envelope<P>) -> QueryResult<Encoded> {
+    encode(envelope).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
+}
+
 /// Adds a message to the outbox. Call inside the transaction that makes the change.
 pub fn enqueue<P: Message>(conn: &mut PgConnection, envelope: &Envelope<P>) -> QueryResult<()> {
-    let body = serde_json::to_string(envelope)
-        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-    diesel::insert_into(outbox::table)
-        .values(NewOutboxRow {
-            message_id: envelope.message_id.to_string(),
-            routing_key: &envelope.message_type,
-            body,
-            traceparent: envelope.traceparent.as_deref(),
-            created_at: Utc::now().naive_utc(),
-        })
-        .execute(conn)?;
+    let message = encode_row(envelope)?;
+    diesel::insert_into(outbox::table).values(message.row(Utc::now().naive_utc())).execute(conn)?;
     Ok(())
 }
 
@@ -100,19 +108,8 @@ pub fn enqueue_all<P: Message>(conn: &mut PgConnection, envelopes: &[Envelope<P>
     const ROWS_PER_STATEMENT: usize = 1000;
     let created_at = Utc::now().naive_utc();
     for chunk in envelopes.chunks(ROWS_PER_STATEMENT) {
-        let rows = chunk
-            .iter()
-            .map(|envelope| {
-                Ok(NewOutboxRow {
-                    message_id: envelope.message_id.to_string(),
-                    routing_key: &envelope.message_type,
-                    body: serde_json::to_string(envelope)
-                        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
-                    traceparent: envelope.traceparent.as_deref(),
-                    created_at,
-                })
-            })
-            .collect::<QueryResult<Vec<_>>>()?;
+        let messages = chunk.iter().map(encode_row).collect::<QueryResult<Vec<_>>>()?;
+        let rows: Vec<NewOutboxRow<'_>> = messages.iter().map(|m| m.row(created_at)).collect();
         diesel::insert_into(outbox::table).values(&rows).execute(conn)?;
     }
     Ok(())
@@ -331,9 +328,9 @@ mod tests {
         for i in 0..n {
             diesel::insert_into(outbox::table)
                 .values(NewOutboxRow {
-                    message_id: format!("m{i}"),
+                    message_id: &format!("m{i}"),
                     routing_key: "test.message",
-                    body: "{}".into(),
+                    body: "{}",
                     traceparent: None,
                     created_at: Utc::now().naive_utc(),
                 })

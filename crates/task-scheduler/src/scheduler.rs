@@ -167,7 +167,7 @@ impl Scheduler {
     }
 
     /// Ticks and sweeps every `interval` until `shutdown`, starting at once (a scheduler that
-    /// was down catches up before anything else), and also at the earliest slot it knows of
+    /// was down catches up before anything else), and also at the next slot it knows of
     /// when that comes sooner, so a slot fires at its hour rather than up to an interval later.
     /// Once an hour it also forgets inbox records older than [`INBOX_RETENTION`].
     pub async fn run(self, interval: Duration, shutdown: CancellationToken) {
@@ -185,16 +185,17 @@ impl Scheduler {
                     tracing::warn!(error = %format!("{e:#}"), "inbox pruning failed");
                 }
             }
-            let earliest = self
+            let now = self.now();
+            let next = self
                 .parts
                 .db
-                .read(|conn| Ok(policies::earliest_slot(conn)?))
+                .read(move |conn| Ok(policies::next_slot_after(conn, store::naive(now))?))
                 .await
                 .unwrap_or_else(|e: anyhow::Error| {
-                    tracing::debug!(error = %format!("{e:#}"), "earliest slot unknown; waiting a whole interval");
+                    tracing::debug!(error = %format!("{e:#}"), "next slot unknown; waiting a whole interval");
                     None
                 });
-            let wait = until_next_tick(self.now(), earliest.map(|t| t.and_utc()), interval);
+            let wait = until_next_tick(now, next.map(|t| t.and_utc()), interval);
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(wait) => {}
@@ -276,12 +277,11 @@ pub(crate) fn settle(
     Ok(plan.next)
 }
 
-/// How long the tick loop sleeps: until the earliest slot when it comes within `interval`, else
-/// `interval`. A slot already due was left to another replica (or failed to fire): it is looked
-/// at again after the interval, not in a busy loop.
-fn until_next_tick(now: DateTime<Utc>, earliest: Option<DateTime<Utc>>, interval: Duration) -> Duration {
-    earliest
-        .and_then(|t| (t - now).to_std().ok())
+/// How long the tick loop sleeps: until the next slot when it comes within `interval`, else
+/// `interval` (never zero: a slot already due was left to another replica or failed to fire,
+/// and is looked at again after the interval rather than in a busy loop).
+fn until_next_tick(now: DateTime<Utc>, next: Option<DateTime<Utc>>, interval: Duration) -> Duration {
+    next.and_then(|t| (t - now).to_std().ok())
         .filter(|until| !until.is_zero() && *until < interval)
         .unwrap_or(interval)
 }

@@ -69,7 +69,8 @@ pub trait Listed {
     fn id(&self) -> &DbId;
     fn project_id(&self) -> &DbProjectId;
     fn name(&self) -> Option<&str>;
-    fn status(&self) -> &str;
+    /// The status as stored (what a list sorts by).
+    fn status_text(&self) -> &str;
     fn size_gib(&self) -> i64;
     fn created_at(&self) -> NaiveDateTime;
     fn updated_at(&self) -> NaiveDateTime;
@@ -87,7 +88,7 @@ macro_rules! listed {
             fn name(&self) -> Option<&str> {
                 self.name.as_deref()
             }
-            fn status(&self) -> &str {
+            fn status_text(&self) -> &str {
                 &self.status
             }
             fn size_gib(&self) -> i64 {
@@ -221,7 +222,7 @@ impl SortColumn {
             Self::CreatedAt => a.created_at().cmp(&b.created_at()),
             Self::UpdatedAt => a.updated_at().cmp(&b.updated_at()),
             Self::Name => a.name().cmp(&b.name()),
-            Self::Status => a.status().cmp(b.status()),
+            Self::Status => a.status_text().cmp(b.status_text()),
             Self::Size => a.size_gib().cmp(&b.size_gib()),
             Self::Id => a.id().cmp(b.id()),
         }

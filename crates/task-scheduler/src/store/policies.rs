@@ -154,14 +154,18 @@ pub fn set_next_fire(
         .map(drop)
 }
 
+/// The earliest slot after `now` that a policy waits for (slots already due are left to the
+/// replica that holds them, or to the next tick).
+pub fn next_slot_after(conn: &mut PgConnection, now: NaiveDateTime) -> QueryResult<Option<NaiveDateTime>> {
+    policies::table
+        .filter(policies::next_fire_at.gt(now))
+        .select(diesel::dsl::min(policies::next_fire_at))
+        .first(conn)
+}
+
 /// PostgreSQL-specific: claims up to `batch` policies with a slot due at `now`, skipping those
 /// another scheduler (or a policy message) holds. The locks last until the transaction ends; by
 /// then `next_fire_at` has moved past the slots handled, so no one claims them again.
-/// The earliest slot any policy waits for (due or not, claimed by a replica or not).
-pub fn earliest_slot(conn: &mut PgConnection) -> QueryResult<Option<NaiveDateTime>> {
-    policies::table.select(diesel::dsl::min(policies::next_fire_at)).first(conn)
-}
-
 pub fn claim_due(conn: &mut PgConnection, now: NaiveDateTime, batch: i64) -> QueryResult<Vec<PolicyRow>> {
     policies::table
         .filter(policies::next_fire_at.le(now))
