@@ -161,27 +161,45 @@ impl Message for PolicyExecute {
     const SCHEMA_VERSION: u32 = 1;
 }
 
-/// `backup.requested`: back up one volume for one task.
+/// `backup.requested`: back up the volumes of one policy slot, a task each.
+///
+/// One message carries the tasks of a slot (at most [`BackupRequested::MAX_TASKS`]; a policy
+/// with more volumes sends several), so firing 1,000 policies of 100 volumes costs the broker
+/// 1,000 persistent messages, not 100,000. The consumer records every task's job, or its
+/// `SKIP` / `EXECUTE_FAIL` status, in one transaction with the message's inbox record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupRequested {
-    pub task_id: ResourceId,
     pub project_id: ProjectId,
     pub policy_id: ResourceId,
-    pub volume_id: ResourceId,
-    /// `autobk_` + 4 hex characters.
-    pub backup_name: String,
     pub retention: RetentionRule,
     /// Minutes east of UTC of the policy's time zone: the calendar in which "the first backup of
     /// the month" is judged.
     pub utc_offset_minutes: i16,
     pub scheduled_at: DateTime<Utc>,
-    /// After this instant the scheduler reports the task as `EXECUTE_TIMEOUT`.
+    /// After this instant the scheduler reports the tasks as `EXECUTE_TIMEOUT`.
     pub deadline: DateTime<Utc>,
+    /// One to [`BackupRequested::MAX_TASKS`] tasks, each for another volume.
+    pub tasks: Vec<RequestedTask>,
+}
+
+impl BackupRequested {
+    /// The most tasks one message carries: about 13 KB of JSON.
+    pub const MAX_TASKS: usize = 100;
+}
+
+/// One volume to back up, for one task of a [`BackupRequested`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestedTask {
+    pub task_id: ResourceId,
+    pub volume_id: ResourceId,
+    /// `autobk_` + 4 hex characters.
+    pub backup_name: String,
 }
 
 impl Message for BackupRequested {
     const TYPE: &'static str = "backup.requested";
-    const SCHEMA_VERSION: u32 = 1;
+    /// 2: a message carries the tasks of a slot (1 carried one task, its fields at the top).
+    const SCHEMA_VERSION: u32 = 2;
 }
 
 /// `task.status`: a worker's progress on a task.

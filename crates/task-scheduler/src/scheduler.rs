@@ -5,8 +5,8 @@
 //! * [`Scheduler::tick`] claims policies whose earliest unhandled slot is due with
 //!   `FOR UPDATE SKIP LOCKED` (a policy another replica or a policy message holds is left to
 //!   it), and in the same transaction creates one task per volume and slot, writes the outbox
-//!   row of each `backup.requested`, and moves the policy's `next_fire_at` past the slots it
-//!   handled. The unique key (policy, volume, trigger, slot) is the last guard: a slot that was
+//!   rows of the slot's `backup.requested` (a message per up to 100 tasks), and moves the
+//!   policy's `next_fire_at` past the slots it handled. The unique key (policy, volume, trigger, slot) is the last guard: a slot that was
 //!   fired already inserts nothing and announces nothing.
 //! * [`Scheduler::sweep`] marks open tasks past their deadline `EXECUTE_TIMEOUT`.
 //!
@@ -18,7 +18,7 @@ use anyhow::Context;
 use api_types::{
     domain::ResourceId,
     dto::TaskState,
-    message::{BackupRequested, Envelope},
+    message::{BackupRequested, Envelope, RequestedTask},
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::PgConnection;
@@ -45,7 +45,8 @@ use crate::{
 pub struct FireReport {
     /// Policies handled.
     pub policies: usize,
-    /// Tasks created `WAITING` (each with its `backup.requested`).
+    /// Tasks created `WAITING` (announced by `backup.requested`, a message per slot and up to
+    /// `BackupRequested::MAX_TASKS` of them).
     pub requested: usize,
     /// Tasks created `SKIP`: the volume was still busy, or the slot was missed.
     pub skipped: usize,
@@ -296,9 +297,10 @@ pub(crate) fn fire_now(conn: &mut PgConnection, row: &PolicyRow, ctx: &Ctx) -> a
 
 /// Creates the tasks of the policy's volumes for one slot, except where the slot already has
 /// one. With `missed` they are recorded as `SKIP` with that message; otherwise each is
-/// `WAITING` with its `backup.requested` in the outbox, or `SKIP` when the volume's previous
-/// task is still open. A few statements per policy, whatever its number of volumes: one query
-/// for the open tasks, the inserts, the outbox rows.
+/// `WAITING`, or `SKIP` when the volume's previous task is still open; the `WAITING` ones are
+/// announced by `backup.requested` messages of up to [`BackupRequested::MAX_TASKS`] tasks each.
+/// A few statements per policy, whatever its number of volumes: one query for the open tasks,
+/// the inserts, the outbox rows.
 fn create_tasks(
     conn: &mut PgConnection,
     policy: &PolicyRow,
@@ -347,23 +349,14 @@ fn create_tasks(
         })
         .collect();
     let inserted = tasks::insert_all(conn, &new)?;
-    let traceparent = service_kit::telemetry::traceparent_of(&tracing::Span::current());
-    let mut requests = Vec::new();
+    let mut requested = Vec::new();
     for task in new.iter().filter(|t| inserted.contains(&*t.id)) {
         if task.status == TaskState::Waiting.as_str() {
-            report.requested += 1;
-            let request = BackupRequested {
+            requested.push(RequestedTask {
                 task_id: *task.id,
-                project_id: policy.project_id.clone().into(),
-                policy_id: *policy.id,
                 volume_id: *task.volume_id,
                 backup_name: task.backup_name.clone(),
-                retention: policy.retention(),
-                utc_offset_minutes: policy.utc_offset_minutes,
-                scheduled_at: slot,
-                deadline,
-            };
-            requests.push(Envelope::new(request, ctx.now, traceparent.clone()));
+            });
         } else {
             report.skipped += 1;
             if missed.is_none() {
@@ -374,6 +367,23 @@ fn create_tasks(
     if inserted.len() < new.len() {
         tracing::debug!(policy_id = %policy.id, %slot, already = new.len() - inserted.len(), "slot already fired for some volumes");
     }
+    report.requested = requested.len();
+    let traceparent = service_kit::telemetry::traceparent_of(&tracing::Span::current());
+    let requests: Vec<_> = requested
+        .chunks(BackupRequested::MAX_TASKS)
+        .map(|tasks| {
+            let request = BackupRequested {
+                project_id: policy.project_id.clone().into(),
+                policy_id: *policy.id,
+                retention: policy.retention(),
+                utc_offset_minutes: policy.utc_offset_minutes,
+                scheduled_at: slot,
+                deadline,
+                tasks: tasks.to_vec(),
+            };
+            Envelope::new(request, ctx.now, traceparent.clone())
+        })
+        .collect();
     outbox::enqueue_all(conn, &requests)?;
     Ok(report)
 }

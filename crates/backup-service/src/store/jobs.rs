@@ -2,6 +2,8 @@
 //! `backup.job` message in one transaction; a worker claims it with a lease it renews
 //! (`heartbeat_at`) and ends it in the transaction that records the result.
 
+use std::collections::HashSet;
+
 use api_types::domain::{ProjectId, ResourceId};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -157,8 +159,12 @@ pub fn unfinished_for_backup(conn: &mut PgConnection, backup: ResourceId) -> Que
         .load(conn)
 }
 
-pub fn for_task(conn: &mut PgConnection, task_id: ResourceId) -> QueryResult<Option<JobRow>> {
-    jobs::table.filter(jobs::task_id.eq(DbId(task_id))).select(JobRow::as_select()).first(conn).optional()
+/// Which of these scheduler tasks have a job already (`task_id` is unique).
+pub fn tasks_with_jobs(conn: &mut PgConnection, task_ids: &[ResourceId]) -> QueryResult<HashSet<ResourceId>> {
+    let ids: Vec<DbId> = task_ids.iter().copied().map(DbId).collect();
+    let found: Vec<Option<DbId>> =
+        jobs::table.filter(jobs::task_id.eq_any(ids)).select(jobs::task_id).load(conn)?;
+    Ok(found.into_iter().flatten().map(|id| *id).collect())
 }
 
 /// A new attempt runs the job under `lease`.

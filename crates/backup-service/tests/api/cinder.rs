@@ -485,7 +485,7 @@ async fn force_delete_while_a_worker_runs_the_backup() {
 async fn force_deleting_a_running_policy_backup_fails_its_task_at_once() {
     use api_types::{
         domain::ResourceId,
-        message::{BackupRequested, RetentionRule, TaskOutcome, TaskStatus},
+        message::{BackupRequested, RequestedTask, RetentionRule, TaskOutcome, TaskStatus},
     };
     let app =
         crate::helpers::spawn_app_with(|s| s.worker.heartbeat = std::time::Duration::from_millis(50)).await;
@@ -496,15 +496,17 @@ async fn force_deleting_a_running_policy_backup_fails_its_task_at_once() {
     let now = chrono::Utc::now();
     let task = ResourceId::new_v4();
     app.publish(BackupRequested {
-        task_id: task,
         project_id: app.project_id(),
         policy_id: ResourceId::new_v4(),
-        volume_id: ResourceId::parse("volume_id", &volume).unwrap(),
-        backup_name: "autobk_f0rc".into(),
         retention: RetentionRule { count: Some(3), days: None, keep_first_of_month: false },
         utc_offset_minutes: 0,
         scheduled_at: now,
         deadline: now + chrono::Duration::hours(1),
+        tasks: vec![RequestedTask {
+            task_id: task,
+            volume_id: ResourceId::parse("volume_id", &volume).unwrap(),
+            backup_name: "autobk_f0rc".into(),
+        }],
     })
     .await;
     let running = statuses.next::<TaskStatus>().await;

@@ -7,7 +7,7 @@ use std::{collections::HashMap, time::Duration};
 
 use api_types::{
     domain::{ProjectId, ResourceId},
-    message::{BackupRequested, RetentionRule, TaskOutcome, TaskStatus},
+    message::{BackupRequested, RequestedTask, RetentionRule, TaskOutcome, TaskStatus},
 };
 use contract_testing::{Callback, INSTANT, PROJECT, PactOutput, UUID};
 use pact_consumer::prelude::*;
@@ -35,18 +35,20 @@ fn backup_requested(message_id: &str, retention: JsonPattern) -> JsonPattern {
     json_pattern!({
         "message_id": term!(UUID, message_id),
         "message_type": "backup.requested",
-        "schema_version": 1,
+        "schema_version": 2,
         "occurred_at": term!(INSTANT, "2026-11-23T22:00:00.000120Z"),
         "payload": {
-            "task_id": term!(UUID, "7d3c2b1a-0f9e-4d8c-b7a6-958473625140"),
             "project_id": like!(PROJECT),
             "policy_id": term!(UUID, "5b0ab9d5-56e4-4b1f-a7a9-2d0f5f3c3a11"),
-            "volume_id": term!(UUID, "0b4a2a0e-5d3f-4c8e-9f51-7d3f2e1c9a01"),
-            "backup_name": term!(BACKUP_NAME, "autobk_4f2a"),
             "retention": retention,
             "utc_offset_minutes": like!(120),
             "scheduled_at": term!(INSTANT, "2026-11-23T22:00:00Z"),
-            "deadline": term!(INSTANT, "2026-11-24T22:00:00Z")
+            "deadline": term!(INSTANT, "2026-11-24T22:00:00Z"),
+            "tasks": each_like!({
+                "task_id": term!(UUID, "7d3c2b1a-0f9e-4d8c-b7a6-958473625140"),
+                "volume_id": term!(UUID, "0b4a2a0e-5d3f-4c8e-9f51-7d3f2e1c9a01"),
+                "backup_name": term!(BACKUP_NAME, "autobk_4f2a")
+            })
         }
     })
 }
@@ -81,22 +83,23 @@ async fn consumes_the_backup_requests_of_the_scheduler() {
         let raw = message.contents.contents.value().unwrap().to_vec();
         let request: Value = serde_json::from_slice(&raw).unwrap();
         let payload = &request["payload"];
+        let task = &payload["tasks"][0];
         volume_at(
             &app,
             payload["project_id"].as_str().unwrap(),
-            resource(payload["volume_id"].as_str().unwrap()),
+            resource(task["volume_id"].as_str().unwrap()),
             7,
         );
 
         app.publish_raw("backup.requested", &raw).await;
         let running = statuses.next::<TaskStatus>().await.payload;
         assert_eq!(running.outcome, TaskOutcome::Running, "{}", message.description);
-        assert_eq!(running.task_id.to_string(), payload["task_id"].as_str().unwrap());
+        assert_eq!(running.task_id.to_string(), task["task_id"].as_str().unwrap());
         let done = statuses.next::<TaskStatus>().await.payload;
         let TaskOutcome::ExecuteSuccess { backup_id, backup_name, .. } = done.outcome else {
             panic!("{}: {done:?}", message.description)
         };
-        assert_eq!(backup_name, payload["backup_name"].as_str().unwrap());
+        assert_eq!(backup_name, task["backup_name"].as_str().unwrap());
         let token = token_for(&[payload["project_id"].as_str().unwrap()]);
         let url = format!(
             "{}/v3/{}/native/backups/{backup_id}",
@@ -122,22 +125,24 @@ async fn report_task(app: &TestApp, statuses: &mut Listener, volume_exists: bool
     let now = chrono::Utc::now();
     let request = app
         .publish(BackupRequested {
-            task_id: ResourceId::new_v4(),
             project_id: app.project_id(),
             policy_id: ResourceId::new_v4(),
-            volume_id: volume,
-            backup_name: "autobk_0c1d".into(),
             retention: RetentionRule { count: Some(2), days: None, keep_first_of_month: false },
             utc_offset_minutes: 0,
             scheduled_at: now,
             deadline: now + chrono::Duration::hours(1),
+            tasks: vec![RequestedTask {
+                task_id: ResourceId::new_v4(),
+                volume_id: volume,
+                backup_name: "autobk_0c1d".into(),
+            }],
         })
         .await;
     let mut reports = HashMap::new();
     loop {
         let raw = statuses.next_raw(Duration::from_secs(60)).await;
         let report: Value = serde_json::from_slice(&raw).unwrap();
-        if report["payload"]["task_id"] != request.payload.task_id.to_string().as_str() {
+        if report["payload"]["task_id"] != request.payload.tasks[0].task_id.to_string().as_str() {
             continue;
         }
         let status = report["payload"]["status"].as_str().unwrap().to_owned();

@@ -1,12 +1,12 @@
-//! Policy backups over the real broker: `backup.requested` in, `task.status` out, retention
-//! applied to the policy's automatic backups, idempotent redelivery, poison messages
-//! dead-lettered.
+//! Policy backups over the real broker: `backup.requested` in (the tasks of a slot), a
+//! `task.status` stream per task out, retention applied to the policy's automatic backups,
+//! idempotent redelivery, poison messages dead-lettered.
 
 use std::time::Duration;
 
 use api_types::{
     domain::ResourceId,
-    message::{BackupRequested, RetentionRule, TaskOutcome, TaskStatus},
+    message::{BackupRequested, RequestedTask, RetentionRule, TaskOutcome, TaskStatus},
 };
 use chrono::{Datelike, TimeZone, Utc};
 use serde_json::Value;
@@ -17,15 +17,21 @@ use crate::helpers::{Listener, MIB, TestApp, make_image, spawn_app};
 fn request(app: &TestApp, policy: ResourceId, volume: &str, rule: RetentionRule) -> BackupRequested {
     let now = Utc::now();
     BackupRequested {
-        task_id: ResourceId::new_v4(),
         project_id: app.project_id(),
         policy_id: policy,
-        volume_id: ResourceId::parse("volume_id", volume).unwrap(),
-        backup_name: format!("autobk_{:04x}", rand_suffix()),
         retention: rule,
         utc_offset_minutes: 0,
         scheduled_at: now,
         deadline: now + chrono::Duration::hours(1),
+        tasks: vec![task(volume)],
+    }
+}
+
+fn task(volume: &str) -> RequestedTask {
+    RequestedTask {
+        task_id: ResourceId::new_v4(),
+        volume_id: ResourceId::parse("volume_id", volume).unwrap(),
+        backup_name: format!("autobk_{:04x}", rand_suffix()),
     }
 }
 
@@ -35,7 +41,7 @@ fn rand_suffix() -> u16 {
 
 /// Publishes the request and follows its task to the end; returns the final outcome.
 async fn run_task(app: &TestApp, statuses: &mut Listener, req: BackupRequested) -> TaskOutcome {
-    let task = req.task_id;
+    let task = req.tasks[0].task_id;
     app.publish(req).await;
     let mut saw_running = false;
     loop {
@@ -61,7 +67,7 @@ fn rule(count: Option<u8>, days: Option<u32>, keep_first_of_month: bool) -> Rete
 }
 
 async fn success(app: &TestApp, statuses: &mut Listener, req: BackupRequested) -> (String, Vec<String>) {
-    let name = req.backup_name.clone();
+    let name = req.tasks[0].backup_name.clone();
     match run_task(app, statuses, req).await {
         TaskOutcome::ExecuteSuccess { backup_id, backup_name, pruned_backup_ids } => {
             assert_eq!(backup_name, name);
@@ -200,6 +206,49 @@ async fn missing_or_busy_volumes_are_skipped_and_redelivery_changes_nothing() {
 }
 
 #[tokio::test]
+async fn one_request_carries_the_tasks_of_a_slot_and_each_ends_on_its_own() {
+    let app = spawn_app().await;
+    let mut statuses = app.listener(Queue::SchedulerTaskStatus).await;
+    let (a, b) = (app.volume_with(&make_image(MIB, 84)), app.volume_with(&make_image(MIB, 85)));
+    let missing = uuid::Uuid::new_v4().to_string();
+    let mut req = request(&app, ResourceId::new_v4(), &a, rule(Some(2), None, false));
+    req.tasks.extend([task(&b), task(&missing)]);
+    let names: std::collections::HashMap<ResourceId, String> =
+        req.tasks.iter().map(|t| (t.task_id, t.backup_name.clone())).collect();
+    let env = app.publish(req.clone()).await;
+    // Delivered twice: the tasks are recorded once.
+    app.publish_envelope(&env).await;
+
+    let mut ended = std::collections::HashMap::new();
+    while ended.len() < 3 {
+        let s = statuses.next::<TaskStatus>().await.payload;
+        assert!(names.contains_key(&s.task_id), "a status of another task: {s:?}");
+        assert_eq!(s.policy_id, req.policy_id);
+        if s.outcome != TaskOutcome::Running {
+            assert!(ended.insert(s.task_id, (s.volume_id, s.outcome)).is_none(), "one end per task");
+        }
+    }
+    for t in &req.tasks {
+        let (volume, outcome) = &ended[&t.task_id];
+        assert_eq!(*volume, t.volume_id);
+        match outcome {
+            TaskOutcome::ExecuteSuccess { backup_name, .. } => {
+                assert_ne!(t.volume_id.to_string(), missing);
+                assert_eq!(backup_name, &names[&t.task_id]);
+            }
+            TaskOutcome::Skip { message } => {
+                assert_eq!(t.volume_id.to_string(), missing);
+                assert!(message.contains("does not exist"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    statuses.assert_quiet(Duration::from_millis(1500)).await;
+    assert_eq!(app.count("SELECT count(*) FROM backups WHERE status = 'available'").await, 2);
+    assert_eq!(app.count("SELECT count(*) FROM jobs").await, 2);
+}
+
+#[tokio::test]
 async fn poison_messages_go_to_the_dead_letter_queue() {
     let app = spawn_app().await;
     let mut dead = Listener::on_queue(&app.amqp, &app.amqp.dead_letter_queue()).await;
@@ -215,6 +264,16 @@ async fn poison_messages_go_to_the_dead_letter_queue() {
     let body = serde_json::to_vec(&bad).unwrap();
     app.publish_raw("backup.requested", &body).await;
     assert_eq!(dead.next_raw(Duration::from_secs(20)).await, body);
+    // A request without tasks, and one of the previous schema version (a task at the top).
+    bad["payload"]["project_id"] = app.project.as_str().into();
+    bad["payload"]["tasks"] = serde_json::json!([]);
+    let empty = serde_json::to_vec(&bad).unwrap();
+    app.publish_raw("backup.requested", &empty).await;
+    assert_eq!(dead.next_raw(Duration::from_secs(20)).await, empty);
+    bad["schema_version"] = 1.into();
+    let old = serde_json::to_vec(&bad).unwrap();
+    app.publish_raw("backup.requested", &old).await;
+    assert_eq!(dead.next_raw(Duration::from_secs(20)).await, old);
     // The worker is still consuming: a good request after the bad ones is handled.
     let mut statuses = app.listener(Queue::SchedulerTaskStatus).await;
     let volume = app.volume_with(&make_image(MIB, 83));

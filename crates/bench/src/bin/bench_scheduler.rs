@@ -6,14 +6,18 @@
 //!    written): `BENCH_POLICIES` policies (default 1,000; ten per project) of
 //!    `BENCH_VOLUMES` volumes each (default 100), every one firing hourly, none due yet.
 //! 2. Binds a queue of its own to the exchange for `backup.requested` and consumes it.
-//! 3. Makes every policy due at once: one `UPDATE` sets `next_fire_at` to the current whole
-//!    hour (the scheduler runs it late but inside `VBS_SCHEDULER_GRACE_SECS`). The instant
-//!    before that statement is the due instant, t = 0.
-//! 4. Counts the messages until every task has one (or `BENCH_TIMEOUT_SECS`, default 120, pass)
-//!    and then listens two seconds more for duplicates; prints the times of the first and the
-//!    last message, the count, distinct tasks and duplicates, and what the database holds.
+//! 3. Every policy is due at one instant, t = 0. By default (`BENCH_DUE=scheduled`) that is
+//!    the policies' next slot, a whole hour of their time zone (an offset of a few minutes east
+//!    of UTC) 15–75 s after seeding, which the replicas know of in advance as they know
+//!    production slots. With `BENCH_DUE=late` one `UPDATE` makes the current whole hour due
+//!    behind the replicas' back (run late, inside `VBS_SCHEDULER_GRACE_SECS`), so it also
+//!    waits for their next tick; the instant before that statement is t = 0.
+//! 4. Counts the tasks the messages carry (up to 100 a message) until every task has come (or
+//!    `BENCH_TIMEOUT_SECS`, default 120, pass) and then listens two seconds more for
+//!    duplicates; prints the times of the first and the last message, the counts, distinct
+//!    tasks and duplicates, and what the database holds.
 //! 5. The reference, in the same run: the broker alone. `BENCH_REPLICAS` publishers (default 2,
-//!    as many as relays) send as many messages as there were tasks, each a copy of a
+//!    as many as relays) send as many messages as the scheduler sent, each a copy of a
 //!    `backup.requested` just received, through the relay's own publishing code
 //!    ([`Broker::publish`]: persistent, mandatory, confirmed, 1,000 a batch, the next batch
 //!    published while the broker confirms the one before), routed to a durable queue and to this
@@ -30,6 +34,7 @@ use std::{
 };
 
 use anyhow::Context;
+use chrono::{DurationRound, Timelike};
 use diesel::{Connection, PgConnection, RunQueryDsl, sql_query, sql_types::BigInt};
 use futures_util::StreamExt;
 use lapin::{
@@ -42,6 +47,12 @@ use service_kit::amqp::{AmqpConfig, Broker, Outgoing};
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// The first whole UTC minute after `t`.
+fn next_minute_after(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    let whole = t.duration_trunc(chrono::TimeDelta::minutes(1)).unwrap_or(t);
+    whole + chrono::TimeDelta::minutes(1)
 }
 
 fn env_number(name: &str, default: u64) -> anyhow::Result<u64> {
@@ -57,8 +68,13 @@ struct Requested {
 
 #[derive(Deserialize)]
 struct RequestedPayload {
-    task_id: String,
     policy_id: String,
+    tasks: Vec<RequestedTask>,
+}
+
+#[derive(Deserialize)]
+struct RequestedTask {
+    task_id: String,
     volume_id: String,
 }
 
@@ -66,6 +82,8 @@ struct RequestedPayload {
 #[derive(Default)]
 struct Received {
     messages: u64,
+    /// Tasks carried, counting any carried twice.
+    carried: u64,
     /// (policy, volume): one slot fired, so each pair must come exactly once.
     tasks: HashSet<(String, String)>,
     task_ids: HashSet<String>,
@@ -84,8 +102,15 @@ fn count(conn: &mut PgConnection, sql: &str) -> anyhow::Result<i64> {
     Ok(sql_query(sql).get_result::<Count>(conn).with_context(|| sql.to_owned())?.n)
 }
 
-/// Seeds `policies` × `volumes`, all hourly and none due, in ten-policy projects.
-fn seed(conn: &mut PgConnection, policies: u64, volumes: u64) -> anyhow::Result<()> {
+/// Seeds `policies` × `volumes` in ten-policy projects, all hourly (local whole hours in a zone
+/// `utc_offset_minutes` east of UTC), with `next_fire_at` as given.
+fn seed(
+    conn: &mut PgConnection,
+    policies: u64,
+    volumes: u64,
+    utc_offset_minutes: i16,
+    next_fire_at: Option<chrono::NaiveDateTime>,
+) -> anyhow::Result<()> {
     let hours: Vec<String> = (0..24).map(|h| format!("{h:02}:00")).collect();
     conn.transaction(|conn| {
         sql_query(
@@ -93,11 +118,13 @@ fn seed(conn: &mut PgConnection, policies: u64, volumes: u64) -> anyhow::Result<
              frequency_days, week_days, utc_offset_minutes, retention_count, retention_days, \
              keep_first_of_month, next_fire_at, updated_at) \
              SELECT gen_random_uuid()::text, 'bench-scheduler-' || (i / 10), 1, false, true, $1, \
-                    1, NULL, 0, 7, NULL, false, NULL, now() AT TIME ZONE 'UTC' \
+                    1, NULL, $3, 7, NULL, false, $4, now() AT TIME ZONE 'UTC' \
              FROM generate_series(0, $2 - 1) AS i",
         )
         .bind::<diesel::sql_types::Text, _>(hours.join(","))
         .bind::<BigInt, _>(policies as i64)
+        .bind::<diesel::sql_types::SmallInt, _>(utc_offset_minutes)
+        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Timestamp>, _>(next_fire_at)
         .execute(conn)?;
         sql_query(
             "INSERT INTO policy_volumes (policy_id, volume_id) \
@@ -128,8 +155,15 @@ async fn main() -> anyhow::Result<()> {
         count(&mut conn, "SELECT count(*) AS n FROM policies")? == 0,
         "the scheduler's database is not empty"
     );
+    // Scheduled (the default): the policies' next slot is a whole hour of their time zone at
+    // least 15 s ahead, known to the scheduler as production slots are (it wakes for it). Late:
+    // the slot becomes due behind the scheduler's back and waits for its next tick.
+    let late = env_or("BENCH_DUE", "scheduled") == "late";
     let seeding = Instant::now();
-    seed(&mut conn, policies, volumes)?;
+    let slot = next_minute_after(chrono::Utc::now() + chrono::TimeDelta::seconds(15));
+    // A zone in which that UTC minute is a whole hour.
+    let offset = i16::try_from((60 - slot.minute()) % 60)?;
+    seed(&mut conn, policies, volumes, offset, (!late).then(|| slot.naive_utc()))?;
     println!("seeded {policies} policies × {volumes} volumes in {:.1} s", seeding.elapsed().as_secs_f64());
 
     let amqp = AmqpConnection::connect(&amqp_url, ConnectionProperties::default())
@@ -163,16 +197,29 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
 
-    let due = Instant::now();
-    let due_wall = chrono::Utc::now();
-    let made_due =
-        sql_query("UPDATE policies SET next_fire_at = date_trunc('hour', now() AT TIME ZONE 'UTC')")
-            .execute(&mut conn)?;
-    println!(
-        "{made_due} policies due at t = 0 = {} (the UPDATE took {:.0} ms)",
-        due_wall.format("%H:%M:%S%.3f"),
-        due.elapsed().as_secs_f64() * 1000.0
-    );
+    let due = if late {
+        let due = Instant::now();
+        let due_wall = chrono::Utc::now();
+        let made_due = sql_query(
+            "UPDATE policies SET next_fire_at = date_trunc('hour', now() AT TIME ZONE 'UTC' \
+             + make_interval(mins => utc_offset_minutes)) - make_interval(mins => utc_offset_minutes)",
+        )
+        .execute(&mut conn)?;
+        println!(
+            "late: {made_due} policies made due behind the schedulers' back at t = 0 = {} (the UPDATE took {:.0} ms)",
+            due_wall.format("%H:%M:%S%.3f"),
+            due.elapsed().as_secs_f64() * 1000.0
+        );
+        due
+    } else {
+        let wait = (slot - chrono::Utc::now()).to_std().context("the slot passed while seeding")?;
+        println!(
+            "scheduled: {policies} policies due at t = 0 = {} (UTC+00:{offset:02}'s whole hour), {:.1} s from now",
+            slot.format("%H:%M:%S"),
+            wait.as_secs_f64()
+        );
+        Instant::now() + wait
+    };
 
     let mut seen = Received::default();
     // One body as the relays sent it, for the reference.
@@ -184,14 +231,17 @@ async fn main() -> anyhow::Result<()> {
             break;
         };
         let delivery = next.context("the consumer stopped")??;
-        let at = due.elapsed();
+        let at = Instant::now().saturating_duration_since(due);
         let message: Requested =
             serde_json::from_slice(&delivery.data).context("a backup.requested that does not parse")?;
         seen.messages += 1;
         seen.first.get_or_insert(at);
         seen.last = Some(at);
-        seen.tasks.insert((message.payload.policy_id, message.payload.volume_id));
-        seen.task_ids.insert(message.payload.task_id);
+        for task in message.payload.tasks {
+            seen.carried += 1;
+            seen.tasks.insert((message.payload.policy_id.clone(), task.volume_id));
+            seen.task_ids.insert(task.task_id);
+        }
         seen.message_ids.insert(message.message_id);
         sample.get_or_insert(delivery.data);
         if seen.tasks.len() as u64 == expected && quiet_until.is_none() {
@@ -201,14 +251,14 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let secs = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.2}", d.as_secs_f64()));
-    let duplicates = seen.messages - seen.tasks.len() as u64;
+    let duplicates = seen.carried - seen.tasks.len() as u64;
     println!();
     println!("| figure | value |");
     println!("|---|---:|");
     println!("| due tasks (policies × volumes) | {expected} |");
     println!("| first backup.requested, s after due | {} |", secs(seen.first));
     println!("| last backup.requested, s after due | **{}** |", secs(seen.last));
-    println!("| messages received | {} |", seen.messages);
+    println!("| messages received (tasks carried) | {} ({}) |", seen.messages, seen.carried);
     println!("| distinct tasks (policy, volume) | {} |", seen.tasks.len());
     println!("| distinct task ids / message ids | {} / {} |", seen.task_ids.len(), seen.message_ids.len());
     println!("| duplicates | {duplicates} |");
@@ -230,17 +280,18 @@ async fn main() -> anyhow::Result<()> {
     let Some(sample) = sample else { return Ok(()) };
     let publishers = env_number("BENCH_REPLICAS", 2)?.max(1);
     let reference =
-        broker_reference(&channel, &mut consumer, &queue, &namespace, sample, expected, publishers)
+        broker_reference(&channel, &mut consumer, &queue, &namespace, sample, seen.messages, publishers)
             .await
             .context("the broker reference")?;
     println!();
     println!(
-        "reference, the broker alone: {expected} copies of a backup.requested ({} bytes) from {publishers} \
+        "reference, the broker alone: {} copies of a backup.requested ({} bytes) from {publishers} \
          publishers, persistent and confirmed, 1,000 a batch, into a durable queue and this consumer's: \
          last arrived after {:.2} s ({:.0} messages/s)",
+        seen.messages,
         reference.bytes,
         reference.took.as_secs_f64(),
-        expected as f64 / reference.took.as_secs_f64()
+        seen.messages as f64 / reference.took.as_secs_f64()
     );
     if let Some(last) = seen.last {
         println!(

@@ -52,9 +52,7 @@ fn changed(conn: &mut PgConnection, env: &Envelope<PolicyChanged>, ctx: &Ctx) ->
     let now = store::naive(ctx.now);
     // Every change of one policy locks its row, so changes (and ticks) of one policy apply one
     // after the other, also across replicas; a first change creates the row to lock.
-    policies::create_placeholder(conn, id, &p.project_id, now)?;
-    let current =
-        policies::lock(conn, id)?.ok_or_else(|| anyhow::anyhow!("policy {id} vanished while locked"))?;
+    let current = policies::lock_or_create(conn, id, &p.project_id, now)?;
     if current.version >= p.version {
         return Ok(Applied::Ignored(format!(
             "policy {id} version {} is not newer than the stored version {}",
@@ -79,7 +77,7 @@ fn changed(conn: &mut PgConnection, env: &Envelope<PolicyChanged>, ctx: &Ctx) ->
                 PolicyRow::live(id, p.project_id.clone(), p.version, &timing, policy.retention, now);
             row.next_fire_at = timing.fire_schedule().next_after(effective).map(store::naive);
             policies::save(conn, &row)?;
-            policies::replace_volumes(conn, id, &policy.volumes)?;
+            policies::replace_volumes(conn, id, &policy.volumes, current.deleted)?;
             Ok(Applied::Done(format!(
                 "policy {id} version {}: {} volume(s), next slot {}",
                 p.version,
@@ -89,7 +87,7 @@ fn changed(conn: &mut PgConnection, env: &Envelope<PolicyChanged>, ctx: &Ctx) ->
         }
         PolicyChange::Deleted => {
             policies::save(conn, &PolicyRow::tombstone(id, p.project_id.clone(), p.version, now))?;
-            policies::replace_volumes(conn, id, &[])?;
+            policies::replace_volumes(conn, id, &[], current.deleted)?;
             Ok(Applied::Done(format!("policy {id} deleted at version {}", p.version)))
         }
     }

@@ -186,9 +186,17 @@ pub fn volumes_of(conn: &mut PgConnection, id: ResourceId) -> QueryResult<Vec<Re
         .map(|volumes| volumes.into_iter().map(ResourceId::from).collect())
 }
 
-pub fn replace_volumes(conn: &mut PgConnection, id: ResourceId, volumes: &[ResourceId]) -> QueryResult<()> {
+/// Replaces the policy's volumes; `had_none` (a tombstone or a first change) skips deleting.
+pub fn replace_volumes(
+    conn: &mut PgConnection,
+    id: ResourceId,
+    volumes: &[ResourceId],
+    had_none: bool,
+) -> QueryResult<()> {
     let id = DbId(id);
-    diesel::delete(policy_volumes::table.filter(policy_volumes::policy_id.eq(id))).execute(conn)?;
+    if !had_none {
+        diesel::delete(policy_volumes::table.filter(policy_volumes::policy_id.eq(id))).execute(conn)?;
+    }
     if volumes.is_empty() {
         return Ok(());
     }
@@ -200,18 +208,22 @@ pub fn replace_volumes(conn: &mut PgConnection, id: ResourceId, volumes: &[Resou
     Ok(())
 }
 
-/// Inserts a placeholder row (version 0, deleted, firing nothing) unless the policy has one,
-/// so that its first change has a row to lock. A concurrent first change waits on this insert
-/// until the other commits, then locks the row that one wrote.
-pub fn create_placeholder(
+/// Locks the policy's row and returns it, first inserting a placeholder (version 0, deleted,
+/// firing nothing) when the policy has none, in one statement: a first change has a row to
+/// lock too. A concurrent first change waits on the other's insert until it commits, then
+/// locks the row that one wrote.
+pub fn lock_or_create(
     conn: &mut PgConnection,
     id: ResourceId,
     project_id: &ProjectId,
     now: NaiveDateTime,
-) -> QueryResult<()> {
+) -> QueryResult<PolicyRow> {
     diesel::insert_into(policies::table)
         .values(&PolicyRow::tombstone(id, project_id.clone(), 0, now))
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .map(drop)
+        .on_conflict(policies::id)
+        .do_update()
+        // Changes nothing: the conflicting row is locked and returned as it is.
+        .set(policies::version.eq(policies::version))
+        .returning(PolicyRow::as_returning())
+        .get_result(conn)
 }

@@ -56,32 +56,35 @@ async fn a_policy_event_and_its_due_slot_become_tasks_and_backup_requests_on_the
 
     let tasks = app.task_rows(policy).await;
     assert_eq!(tasks.len(), 2);
-    let mut messages = [requests.next::<BackupRequested>().await, requests.next::<BackupRequested>().await];
-    messages.sort_by_key(|m| m.payload.volume_id);
+    // One message for the slot, carrying both tasks.
+    let m = requests.next::<BackupRequested>().await.payload;
+    assert_eq!(m.project_id.as_str(), app.project);
+    assert_eq!(m.policy_id, policy);
+    assert_eq!(m.retention, RetentionRule { count: None, days: Some(30), keep_first_of_month: true });
+    assert_eq!(m.utc_offset_minutes, 120);
+    assert_eq!(m.scheduled_at, slot);
+    assert_eq!(m.deadline, now + TimeDelta::hours(6), "default deadline");
+    let mut carried = m.tasks.clone();
+    carried.sort_by_key(|t| t.volume_id);
     let mut volumes = [v1, v2];
     volumes.sort();
-    for (msg, volume) in messages.iter().zip(volumes) {
-        let m = &msg.payload;
-        let task = tasks.iter().find(|t| *t.id == m.task_id).expect("a task per message");
-        assert_eq!(m.volume_id, volume);
+    assert_eq!(carried.len(), 2);
+    for (t, volume) in carried.iter().zip(volumes) {
+        let task = tasks.iter().find(|row| *row.id == t.task_id).expect("a task row per task carried");
+        assert_eq!(t.volume_id, volume);
         assert_eq!(*task.volume_id, volume);
         assert_eq!(task.status, "WAITING");
-        assert_eq!(m.project_id.as_str(), app.project);
-        assert_eq!(m.policy_id, policy);
-        assert_eq!(m.backup_name, task.backup_name);
+        assert_eq!(t.backup_name, task.backup_name);
         assert!(
-            m.backup_name.len() == 11
-                && m.backup_name.starts_with("autobk_")
-                && m.backup_name[7..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+            t.backup_name.len() == 11
+                && t.backup_name.starts_with("autobk_")
+                && t.backup_name[7..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
             "{}",
-            m.backup_name
+            t.backup_name
         );
-        assert_eq!(m.retention, RetentionRule { count: None, days: Some(30), keep_first_of_month: true });
-        assert_eq!(m.utc_offset_minutes, 120);
-        assert_eq!(m.scheduled_at, slot);
-        assert_eq!(m.deadline, now + TimeDelta::hours(6), "default deadline");
         assert_eq!(task.deadline, naive(m.deadline));
     }
+    requests.assert_quiet(Duration::from_millis(300)).await;
     assert_eq!(app.policy_row(policy).await.next_fire_at, Some(naive(at("2026-11-23T00:00:00Z"))));
 
     // The slot fired once: ticking again does nothing.
@@ -156,20 +159,41 @@ async fn execute_now_fires_at_once_even_when_the_policy_is_off() {
 
     let execute = app.execute(policy, 3);
     app.publish(&execute).await;
-    let a = requests.next::<BackupRequested>().await;
-    let b = requests.next::<BackupRequested>().await;
-    let mut got = vec![a.payload.volume_id, b.payload.volume_id];
+    let request = requests.next::<BackupRequested>().await.payload;
+    let mut got: Vec<_> = request.tasks.iter().map(|t| t.volume_id).collect();
     got.sort();
     let mut want = vec![v1, v2];
     want.sort();
     assert_eq!(got, want);
-    assert_eq!(a.payload.scheduled_at, app.clock.now());
+    assert_eq!(request.scheduled_at, app.clock.now());
     let tasks = app.task_rows(policy).await;
     assert_eq!(tasks.len(), 2);
     assert!(tasks.iter().all(|t| t.trigger == "manual" && t.status == "WAITING"));
     // Ticks of an OFF policy fire nothing.
     app.clock.advance(TimeDelta::days(2));
     assert_eq!(app.scheduler.tick().await.unwrap(), FireReport::default());
+    requests.assert_quiet(Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn a_slot_of_more_volumes_than_one_message_carries_is_announced_in_several() {
+    let app = spawn_app().await;
+    let mut requests = app.listener(Queue::BackupRequests).await;
+    let policy = new_id();
+    let volumes: Vec<_> = (0..BackupRequested::MAX_TASKS + 50).map(|_| new_id()).collect();
+    app.put_policy(policy, 1, hourly(&volumes)).await;
+    app.publish(&app.execute(policy, 1)).await;
+    let (a, b) = (requests.next::<BackupRequested>().await, requests.next::<BackupRequested>().await);
+    assert_ne!(a.message_id, b.message_id);
+    let mut sizes = [a.payload.tasks.len(), b.payload.tasks.len()];
+    sizes.sort_unstable();
+    assert_eq!(sizes, [50, BackupRequested::MAX_TASKS]);
+    let carried: std::collections::HashSet<_> =
+        a.payload.tasks.iter().chain(&b.payload.tasks).map(|t| (t.task_id, t.volume_id)).collect();
+    let rows: std::collections::HashSet<_> =
+        app.task_rows(policy).await.iter().map(|t| (*t.id, *t.volume_id)).collect();
+    assert_eq!(carried, rows, "every task once, with its own volume");
+    assert_eq!(rows.len(), volumes.len());
     requests.assert_quiet(Duration::from_millis(300)).await;
 }
 
@@ -274,9 +298,9 @@ async fn after_downtime_the_latest_slot_inside_the_grace_window_runs_and_older_o
     let ran: Vec<_> = tasks.iter().filter(|t| t.status == "WAITING").collect();
     assert_eq!(ran.len(), 2);
     assert!(ran.iter().all(|t| t.scheduled_at == naive(at("2026-11-22T17:00:00Z"))));
-    for _ in 0..2 {
-        assert_eq!(requests.next::<BackupRequested>().await.payload.scheduled_at, at("2026-11-22T17:00:00Z"));
-    }
+    let request = requests.next::<BackupRequested>().await.payload;
+    assert_eq!(request.scheduled_at, at("2026-11-22T17:00:00Z"));
+    assert_eq!(request.tasks.len(), 2, "the slot's two tasks in one message");
     assert_eq!(app.policy_row(policy).await.next_fire_at, Some(naive(at("2026-11-22T18:00:00Z"))));
 
     // Down again until 19:45: the latest missed slot (19:00) is 45 min old, outside the

@@ -107,7 +107,8 @@ async fn two_schedulers_on_one_database_fire_each_of_1000_slots_exactly_once() {
     assert_eq!(outbox.len(), slots, "one backup.requested per slot");
     let requested: HashSet<String> = outbox
         .iter()
-        .map(|b| Envelope::<BackupRequested>::decode(b.as_bytes()).unwrap().payload.task_id.to_string())
+        .flat_map(|b| Envelope::<BackupRequested>::decode(b.as_bytes()).unwrap().payload.tasks)
+        .map(|t| t.task_id.to_string())
         .collect();
     let task_ids: HashSet<String> = rows.iter().map(|(id, _, _)| id.clone()).collect();
     assert_eq!(requested, task_ids, "each for its own task");
