@@ -9,15 +9,15 @@ use api_types::{
 };
 use chrono::NaiveDateTime;
 use diesel::{
-    dsl::sql,
-    expression::SqlLiteral,
+    dsl::{AsSelect, sql},
+    expression::{SqlLiteral, TypedExpressionType},
     pg::Pg,
     prelude::*,
-    sql_types::{BigInt, Bool},
+    sql_types::{BigInt, Bool, Nullable, SqlType, Timestamp},
 };
 use service_kit::db::{DbId, DbProjectId};
 
-use super::schema::{task_counts, tasks};
+use super::schema::{policies, task_counts, tasks};
 use crate::domain::{query::TaskQuery, task::TaskPatch};
 
 /// What started a task.
@@ -252,37 +252,82 @@ pub fn count(conn: &mut PgConnection, policy_id: ResourceId, q: &TaskQuery) -> Q
     counters.select(sql::<BigInt>("coalesce(sum(n), 0)::bigint")).first(conn)
 }
 
-/// One page: tasks in `created_at` order (ties in creation order), after the marker's position
-/// `after` when given, then `offset`, at most `limit`. Served by the index on
-/// `(policy_id, created_at, seq)` (or `(policy_id, status, created_at, seq)`), read forwards or
-/// backwards, so it costs the page and the offset, not the policy's history.
-pub fn page_query(
-    policy_id: ResourceId,
-    q: &TaskQuery,
-    after: Option<(NaiveDateTime, i64)>,
-) -> tasks::BoxedQuery<'static, Pg> {
-    let mut query = matching(policy_id, q);
-    query = match (q.dir, after) {
-        (SortDir::Desc, Some((at, seq))) => {
-            query.filter(tasks::created_at.le(at)).filter(tasks::created_at.lt(at).or(tasks::seq.lt(seq)))
-        }
-        (SortDir::Asc, Some((at, seq))) => {
-            query.filter(tasks::created_at.ge(at)).filter(tasks::created_at.gt(at).or(tasks::seq.gt(seq)))
-        }
-        (_, None) => query,
-    };
+/// A page of tasks, each row with the total.
+pub type PageQuery =
+    diesel::dsl::Select<tasks::BoxedQuery<'static, Pg>, (AsSelect<TaskRow, Pg>, SqlLiteral<BigInt>)>;
+
+/// One page with the total it is a page of, in one statement: tasks in `created_at` order
+/// (ties in creation order), after the marker task when there is one, then `offset`, at most
+/// `limit`, each row with the `count` of the response. It reads nothing unless the policy is
+/// the project's and not deleted, and nothing after a marker that is not one of the policy's
+/// tasks, so an empty result is either an empty page or one of those errors, which
+/// [`position`] and [`crate::store::policies::find_visible`] then tell apart. Served by the
+/// index on `(policy_id, created_at, seq)` (or `(policy_id, status, created_at, seq)`), read
+/// forwards or backwards, with the marker's position and the count as subqueries run once, so
+/// it costs the page and the offset, not the policy's history.
+pub fn page_query(project: &ProjectId, policy_id: ResourceId, q: &TaskQuery) -> PageQuery {
+    let policy = policy_id.to_string();
+    let visible = diesel::dsl::exists(
+        policies::table
+            .find(DbId(policy_id))
+            .filter(policies::project_id.eq(DbProjectId::from(project)))
+            .filter(policies::deleted.eq(false)),
+    );
+    let mut query = matching(policy_id, q).filter(visible);
+    if let Some(marker) = q.marker {
+        // The marker's (created_at, seq); NULL, so no row, for a task not of this policy.
+        let at = || of_marker::<Nullable<Timestamp>>("created_at", &policy, marker);
+        let seq = || of_marker::<Nullable<BigInt>>("seq", &policy, marker);
+        query = match q.dir {
+            SortDir::Desc => query
+                .filter(tasks::created_at.nullable().le(at()))
+                .filter(tasks::created_at.nullable().lt(at()).or(tasks::seq.nullable().lt(seq()))),
+            SortDir::Asc => query
+                .filter(tasks::created_at.nullable().ge(at()))
+                .filter(tasks::created_at.nullable().gt(at()).or(tasks::seq.nullable().gt(seq()))),
+        };
+    }
     query = match q.dir {
         SortDir::Desc => query.order((tasks::created_at.desc(), tasks::seq.desc())),
         SortDir::Asc => query.order((tasks::created_at.asc(), tasks::seq.asc())),
     };
-    query.offset(q.offset).limit(q.limit)
+    query.offset(q.offset).limit(q.limit).select((TaskRow::as_select(), total(policy, q)))
 }
 
+/// A column of the marker task, as a subquery of [`page_query`]. Ids and status names are
+/// written into these subqueries as literals: both are parsed values (a UUID, one of a fixed
+/// set of names), never the request's text.
+fn of_marker<ST: SqlType + TypedExpressionType>(
+    column: &str,
+    policy: &str,
+    marker: ResourceId,
+) -> SqlLiteral<ST> {
+    sql(&format!("(SELECT m.{column} FROM tasks m WHERE m.id = '{marker}' AND m.policy_id = '{policy}')"))
+}
+
+/// The `count` of the response as a subquery of [`page_query`]: from `task_counts` without a
+/// `job_id` (see [`count`]), else the one task that can match.
+fn total(policy: String, q: &TaskQuery) -> SqlLiteral<BigInt> {
+    let status = q.status.map_or_else(String::new, |s| format!(" AND status = '{}'", s.as_str()));
+    match q.job_id {
+        None => sql(&format!(
+            "(SELECT coalesce(sum(n), 0)::bigint FROM task_counts WHERE policy_id = '{policy}'{status})"
+        )),
+        Some(job) => sql(&format!(
+            "(SELECT count(*) FROM tasks c WHERE c.policy_id = '{policy}' AND c.id = '{job}'{status})"
+        )),
+    }
+}
+
+/// One page and its total (see [`page_query`]); empty when the page is, or the policy or the
+/// marker is not there.
 pub fn page(
     conn: &mut PgConnection,
+    project: &ProjectId,
     policy_id: ResourceId,
     q: &TaskQuery,
-    after: Option<(NaiveDateTime, i64)>,
-) -> QueryResult<Vec<TaskRow>> {
-    page_query(policy_id, q, after).load(conn)
+) -> QueryResult<(Vec<TaskRow>, i64)> {
+    let rows: Vec<(TaskRow, i64)> = page_query(project, policy_id, q).load(conn)?;
+    let total = rows.first().map_or(0, |(_, n)| *n);
+    Ok((rows.into_iter().map(|(row, _)| row).collect(), total))
 }

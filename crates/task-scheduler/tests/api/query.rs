@@ -438,13 +438,14 @@ async fn a_policy_with_100000_tasks_is_paged_through_its_index() {
             diesel::sql_query(small).execute(c).unwrap();
             diesel::sql_query("ANALYZE tasks").execute(c).unwrap();
             let id = policy.to_string();
-            let last: (chrono::NaiveDateTime, i64) = store::schema::tasks::table
+            let last: String = store::schema::tasks::table
                 .filter(store::schema::tasks::policy_id.eq(&id))
                 .order(store::schema::tasks::seq.desc())
-                .select((store::schema::tasks::created_at, store::schema::tasks::seq))
+                .select(store::schema::tasks::id)
                 .first(c)
                 .unwrap();
-            let query = |params: &[(&str, &str)]| {
+            let last = ResourceId::parse("id", &last).unwrap();
+            let query = |params: &[(&str, &str)], marker: Option<ResourceId>| {
                 let mut p = api_types::dto::TaskQueryParams::default();
                 for (k, v) in params {
                     let v = Some((*v).to_owned());
@@ -455,21 +456,23 @@ async fn a_policy_with_100000_tasks_is_paged_through_its_index() {
                         _ => unreachable!(),
                     }
                 }
-                TaskQuery::parse(&p, 1000).unwrap()
+                TaskQuery { marker, ..TaskQuery::parse(&p, 1000).unwrap() }
             };
             let cases = [
-                (query(&[]), None),
-                (query(&[("sort_dir", "asc")]), None),
-                (query(&[("status", "SKIP")]), None),
-                (query(&[("status", "WAITING"), ("sort_dir", "asc")]), None),
-                (query(&[]), Some(last)),
-                (query(&[("sort_dir", "asc"), ("offset", "40")]), Some(last)),
+                query(&[], None),
+                query(&[("sort_dir", "asc")], None),
+                query(&[("status", "SKIP")], None),
+                query(&[("status", "WAITING"), ("sort_dir", "asc")], None),
+                query(&[], Some(last)),
+                query(&[("sort_dir", "asc"), ("offset", "40")], Some(last)),
+                query(&[("status", "EXECUTE_FAIL")], Some(last)),
             ];
+            let project = ProjectId::parse(&project).unwrap();
             cases
                 .into_iter()
-                .map(|(q, after)| {
-                    let plan: Vec<String> = Explain(tasks::page_query(policy, &q, after)).load(c).unwrap();
-                    (format!("{q:?} after {after:?}"), plan.join("\n"))
+                .map(|q| {
+                    let plan: Vec<String> = Explain(tasks::page_query(&project, policy, &q)).load(c).unwrap();
+                    (format!("{q:?}"), plan.join("\n"))
                 })
                 .collect::<Vec<_>>()
         })

@@ -73,24 +73,35 @@ pub async fn list_tasks(
     let project = access.project;
     let response = state
         .db
-        .read_snapshot(move |conn| {
-            if policies::find_visible(conn, &project, policy_id)?.is_none() {
-                return Err(TaskError::PolicyNotFound(policy_id.to_string()));
+        .read(move |conn| {
+            // The usual request, one statement: a page of a visible policy.
+            if let Ok(q) = &query {
+                let (rows, count) = tasks::page(conn, &project, policy_id, q)?;
+                if !rows.is_empty() {
+                    let tasks = rows.into_iter().map(view).collect::<anyhow::Result<Vec<_>>>()?;
+                    return Ok(TaskListResponse { tasks, count });
+                }
             }
-            let query = query?;
-            let after = match query.marker {
-                None => None,
-                Some(marker) => Some(tasks::position(conn, policy_id, marker)?.ok_or_else(|| {
-                    ValidationError::new(
+            // Nothing read: an empty page, or an error to tell apart, in one snapshot.
+            conn.build_transaction().read_only().repeatable_read().run(|conn| {
+                if policies::find_visible(conn, &project, policy_id)?.is_none() {
+                    return Err(TaskError::PolicyNotFound(policy_id.to_string()));
+                }
+                let query = query?;
+                if let Some(marker) = query.marker
+                    && tasks::position(conn, policy_id, marker)?.is_none()
+                {
+                    return Err(ValidationError::new(
                         "marker",
                         format!("{marker} is not a job of backup policy {policy_id}"),
                     )
-                })?),
-            };
-            let count = tasks::count(conn, policy_id, &query)?;
-            let rows = tasks::page(conn, policy_id, &query, after)?;
-            let tasks = rows.into_iter().map(view).collect::<anyhow::Result<Vec<_>>>()?;
-            Ok(TaskListResponse { tasks, count })
+                    .into());
+                }
+                let (rows, count) = tasks::page(conn, &project, policy_id, &query)?;
+                let count = if rows.is_empty() { tasks::count(conn, policy_id, &query)? } else { count };
+                let tasks = rows.into_iter().map(view).collect::<anyhow::Result<Vec<_>>>()?;
+                Ok(TaskListResponse { tasks, count })
+            })
         })
         .await?;
     Ok(web::Json(response))
