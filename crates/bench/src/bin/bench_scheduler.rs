@@ -6,12 +6,9 @@
 //!    written): `BENCH_POLICIES` policies (default 1,000; ten per project) of
 //!    `BENCH_VOLUMES` volumes each (default 100), every one firing hourly, none due yet.
 //! 2. Binds a queue of its own to the exchange for `backup.requested` and consumes it.
-//! 3. Every policy is due at one instant, t = 0. By default (`BENCH_DUE=scheduled`) that is
-//!    the policies' next slot, a whole hour of their time zone (an offset of a few minutes east
-//!    of UTC) 15–75 s after seeding, which the replicas know of in advance as they know
-//!    production slots. With `BENCH_DUE=late` one `UPDATE` makes the current whole hour due
-//!    behind the replicas' back (run late, inside `VBS_SCHEDULER_GRACE_SECS`), so it also
-//!    waits for their next tick; the instant before that statement is t = 0.
+//! 3. Makes every policy due at once: one `UPDATE` sets `next_fire_at` to the current whole
+//!    hour (the scheduler runs it late but inside `VBS_SCHEDULER_GRACE_SECS`). The instant
+//!    before that statement is the due instant, t = 0.
 //! 4. Counts the tasks the messages carry (up to 100 a message) until every task has come (or
 //!    `BENCH_TIMEOUT_SECS`, default 120, pass) and then listens two seconds more for
 //!    duplicates; prints the times of the first and the last message, the counts, distinct
@@ -23,6 +20,8 @@
 //!    published while the broker confirms the one before), routed to a durable queue and to this
 //!    consumer's as the real ones are, with no database in the way; it prints how long until the
 //!    last arrived, and the scheduler's time as a multiple of it.
+//! 6. The database alone: the same number of task rows written by one `INSERT … SELECT` into
+//!    a table like `tasks`, against the scheduler's time from its first message to its last.
 //!
 //! Settings: `BENCH_SCHEDULER_DATABASE_URL`, `VBS_AMQP_URL`, `VBS_AMQP_NAMESPACE`.
 
@@ -34,7 +33,6 @@ use std::{
 };
 
 use anyhow::Context;
-use chrono::{DurationRound, Timelike};
 use diesel::{Connection, PgConnection, RunQueryDsl, sql_query, sql_types::BigInt};
 use futures_util::StreamExt;
 use lapin::{
@@ -47,12 +45,6 @@ use service_kit::amqp::{AmqpConfig, Broker, Outgoing};
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}
-
-/// The first whole UTC minute after `t`.
-fn next_minute_after(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
-    let whole = t.duration_trunc(chrono::TimeDelta::minutes(1)).unwrap_or(t);
-    whole + chrono::TimeDelta::minutes(1)
 }
 
 fn env_number(name: &str, default: u64) -> anyhow::Result<u64> {
@@ -102,15 +94,8 @@ fn count(conn: &mut PgConnection, sql: &str) -> anyhow::Result<i64> {
     Ok(sql_query(sql).get_result::<Count>(conn).with_context(|| sql.to_owned())?.n)
 }
 
-/// Seeds `policies` × `volumes` in ten-policy projects, all hourly (local whole hours in a zone
-/// `utc_offset_minutes` east of UTC), with `next_fire_at` as given.
-fn seed(
-    conn: &mut PgConnection,
-    policies: u64,
-    volumes: u64,
-    utc_offset_minutes: i16,
-    next_fire_at: Option<chrono::NaiveDateTime>,
-) -> anyhow::Result<()> {
+/// Seeds `policies` × `volumes`, all hourly and none due, in ten-policy projects.
+fn seed(conn: &mut PgConnection, policies: u64, volumes: u64) -> anyhow::Result<()> {
     let hours: Vec<String> = (0..24).map(|h| format!("{h:02}:00")).collect();
     conn.transaction(|conn| {
         sql_query(
@@ -118,13 +103,11 @@ fn seed(
              frequency_days, week_days, utc_offset_minutes, retention_count, retention_days, \
              keep_first_of_month, next_fire_at, updated_at) \
              SELECT gen_random_uuid()::text, 'bench-scheduler-' || (i / 10), 1, false, true, $1, \
-                    1, NULL, $3, 7, NULL, false, $4, now() AT TIME ZONE 'UTC' \
+                    1, NULL, 0, 7, NULL, false, NULL, now() AT TIME ZONE 'UTC' \
              FROM generate_series(0, $2 - 1) AS i",
         )
         .bind::<diesel::sql_types::Text, _>(hours.join(","))
         .bind::<BigInt, _>(policies as i64)
-        .bind::<diesel::sql_types::SmallInt, _>(utc_offset_minutes)
-        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Timestamp>, _>(next_fire_at)
         .execute(conn)?;
         sql_query(
             "INSERT INTO policy_volumes (policy_id, volume_id) \
@@ -155,15 +138,8 @@ async fn main() -> anyhow::Result<()> {
         count(&mut conn, "SELECT count(*) AS n FROM policies")? == 0,
         "the scheduler's database is not empty"
     );
-    // Scheduled (the default): the policies' next slot is a whole hour of their time zone at
-    // least 15 s ahead, known to the scheduler as production slots are (it wakes for it). Late:
-    // the slot becomes due behind the scheduler's back and waits for its next tick.
-    let late = env_or("BENCH_DUE", "scheduled") == "late";
     let seeding = Instant::now();
-    let slot = next_minute_after(chrono::Utc::now() + chrono::TimeDelta::seconds(15));
-    // A zone in which that UTC minute is a whole hour.
-    let offset = i16::try_from((60 - slot.minute()) % 60)?;
-    seed(&mut conn, policies, volumes, offset, (!late).then(|| slot.naive_utc()))?;
+    seed(&mut conn, policies, volumes)?;
     println!("seeded {policies} policies × {volumes} volumes in {:.1} s", seeding.elapsed().as_secs_f64());
 
     let amqp = AmqpConnection::connect(&amqp_url, ConnectionProperties::default())
@@ -197,29 +173,16 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
 
-    let due = if late {
-        let due = Instant::now();
-        let due_wall = chrono::Utc::now();
-        let made_due = sql_query(
-            "UPDATE policies SET next_fire_at = date_trunc('hour', now() AT TIME ZONE 'UTC' \
-             + make_interval(mins => utc_offset_minutes)) - make_interval(mins => utc_offset_minutes)",
-        )
-        .execute(&mut conn)?;
-        println!(
-            "late: {made_due} policies made due behind the schedulers' back at t = 0 = {} (the UPDATE took {:.0} ms)",
-            due_wall.format("%H:%M:%S%.3f"),
-            due.elapsed().as_secs_f64() * 1000.0
-        );
-        due
-    } else {
-        let wait = (slot - chrono::Utc::now()).to_std().context("the slot passed while seeding")?;
-        println!(
-            "scheduled: {policies} policies due at t = 0 = {} (UTC+00:{offset:02}'s whole hour), {:.1} s from now",
-            slot.format("%H:%M:%S"),
-            wait.as_secs_f64()
-        );
-        Instant::now() + wait
-    };
+    let due = Instant::now();
+    let due_wall = chrono::Utc::now();
+    let made_due =
+        sql_query("UPDATE policies SET next_fire_at = date_trunc('hour', now() AT TIME ZONE 'UTC')")
+            .execute(&mut conn)?;
+    println!(
+        "{made_due} policies due at t = 0 = {} (the UPDATE took {:.0} ms)",
+        due_wall.format("%H:%M:%S%.3f"),
+        due.elapsed().as_secs_f64() * 1000.0
+    );
 
     let mut seen = Received::default();
     // One body as the relays sent it, for the reference.
@@ -231,7 +194,7 @@ async fn main() -> anyhow::Result<()> {
             break;
         };
         let delivery = next.context("the consumer stopped")??;
-        let at = Instant::now().saturating_duration_since(due);
+        let at = due.elapsed();
         let message: Requested =
             serde_json::from_slice(&delivery.data).context("a backup.requested that does not parse")?;
         seen.messages += 1;
@@ -258,6 +221,10 @@ async fn main() -> anyhow::Result<()> {
     println!("| due tasks (policies × volumes) | {expected} |");
     println!("| first backup.requested, s after due | {} |", secs(seen.first));
     println!("| last backup.requested, s after due | **{}** |", secs(seen.last));
+    println!(
+        "| from the first to the last (without the wait for a tick), s | {} |",
+        secs(seen.last.zip(seen.first).map(|(l, f)| l.saturating_sub(f)))
+    );
     println!("| messages received (tasks carried) | {} ({}) |", seen.messages, seen.carried);
     println!("| distinct tasks (policy, volume) | {} |", seen.tasks.len());
     println!("| distinct task ids / message ids | {} / {} |", seen.task_ids.len(), seen.message_ids.len());
@@ -301,7 +268,42 @@ async fn main() -> anyhow::Result<()> {
             reference.took.as_secs_f64()
         );
     }
+    let stored = database_reference(&mut conn).context("the database reference")?;
+    println!(
+        "reference, the database alone: the same {expected} task rows (a table like tasks, its indexes \
+         and unique keys) written by one INSERT … SELECT in {:.2} s",
+        stored.as_secs_f64()
+    );
+    if let (Some(first), Some(last)) = (seen.first, seen.last) {
+        let firing = last.saturating_sub(first);
+        println!(
+            "scheduler from the first to the last message ÷ database alone: {:.2} ({:.2} s against {:.2} s)",
+            firing.as_secs_f64() / stored.as_secs_f64(),
+            firing.as_secs_f64(),
+            stored.as_secs_f64()
+        );
+    }
     Ok(())
+}
+
+/// How long the database takes to store the fired tasks' rows by itself: one statement into a
+/// table like `tasks` (its indexes and unique keys, not the task counters' triggers).
+fn database_reference(conn: &mut PgConnection) -> anyhow::Result<Duration> {
+    sql_query("CREATE TABLE bench_tasks (LIKE tasks INCLUDING ALL)").execute(conn)?;
+    let started = Instant::now();
+    sql_query(
+        "INSERT INTO bench_tasks (id, project_id, policy_id, volume_id, trigger, scheduled_at, status, \
+         backup_name, created_at, deadline) \
+         SELECT gen_random_uuid()::text, p.project_id, p.id, v.volume_id, 'schedule', \
+                date_trunc('hour', now() AT TIME ZONE 'UTC'), 'WAITING', \
+                'autobk_' || lpad(to_hex((random() * 65535)::int), 4, '0'), now() AT TIME ZONE 'UTC', \
+                now() AT TIME ZONE 'UTC' + interval '6 hours' \
+         FROM policy_volumes v JOIN policies p ON p.id = v.policy_id",
+    )
+    .execute(conn)?;
+    let took = started.elapsed();
+    sql_query("DROP TABLE bench_tasks").execute(conn)?;
+    Ok(took)
 }
 
 struct Reference {
