@@ -8,7 +8,7 @@ use chrono::Utc;
 use service_kit::{db::Db, error::InternalError};
 
 use super::{
-    list::{ListQuery, Page},
+    list::{self, ListQuery, Page},
     requests::{self, NewBackup},
 };
 use crate::{
@@ -242,10 +242,27 @@ impl Backups {
         }
         let filter = query.filter.clone();
         let window = query.window();
+        let windowed = window.is_some();
+        let marker = query.marker()?;
         let scope = (!query.all_projects).then_some(project);
-        let rows =
-            self.db.read(move |conn| Ok(load(conn, scope.as_ref(), &filter, window.as_ref())?)).await?;
-        query.page(rows)
+        let rows = match (marker, window) {
+            // A page after a marker: the marker's place in the order, then the rows after it,
+            // in one snapshot.
+            (Some((id, given)), Some(mut window)) => {
+                self.db
+                    .read_snapshot(move |conn| {
+                        let m = backups::marker(conn, scope.as_ref(), &filter, id)?
+                            .ok_or_else(|| list::marker_not_listed(&given))?;
+                        window.after = Some(m);
+                        Ok(load(conn, scope.as_ref(), &filter, Some(&window))?)
+                    })
+                    .await?
+            }
+            (_, window) => {
+                self.db.read(move |conn| Ok(load(conn, scope.as_ref(), &filter, window.as_ref())?)).await?
+            }
+        };
+        query.page(rows, windowed)
     }
 
     /// The job, or `JobNotFound`.

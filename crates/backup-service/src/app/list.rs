@@ -134,17 +134,30 @@ impl ListQuery {
         })
     }
 
-    /// What of the list the page needs, when the database can cut it: with no marker to find
-    /// and no total to count, the first `offset + limit` rows in order and one more (which says
-    /// whether more follow). `None`: the page needs every matching backup.
+    /// What of the list the page needs, when the database can cut it: with no total to count,
+    /// the first `offset + limit` rows in order after the marker, if any, and one more (which
+    /// says whether more follow); the caller sets the marker's row ([`Window::after`]). `None`:
+    /// the page needs every matching backup.
     pub fn window(&self) -> Option<Window> {
-        if self.marker.is_some() || self.with_count {
+        if self.with_count {
             return None;
         }
         Some(Window {
             order: self.order.clone(),
             rows: self.offset.saturating_add(self.limit).saturating_add(1),
+            after: None,
         })
+    }
+
+    /// The marker's id, and the marker as given; one that is not an id is in no list, which
+    /// Cinder answers with 400.
+    pub fn marker(&self) -> Result<Option<(ResourceId, String)>, BackupError> {
+        self.marker
+            .as_deref()
+            .map(|m| {
+                ResourceId::parse("marker", m).map(|id| (id, m.to_owned())).map_err(|_| marker_not_listed(m))
+            })
+            .transpose()
     }
 
     /// Whether the query can match no backup whatever is stored.
@@ -152,8 +165,9 @@ impl ListQuery {
         self.unmatchable
     }
 
-    /// The page of `rows` (every backup the filter matched) the query asks for.
-    pub fn page<R: Listed>(&self, mut rows: Vec<R>) -> Result<Page<R>, BackupError> {
+    /// The page of `rows` the query asks for: every backup the filter matched, or the rows
+    /// of its [`Self::window`] (read after the marker, if any).
+    pub fn page<R: Listed>(&self, mut rows: Vec<R>, windowed: bool) -> Result<Page<R>, BackupError> {
         let last_desc = self.order.last().is_some_and(|(_, d)| *d);
         rows.sort_by(|a, b| {
             let keys =
@@ -163,15 +177,13 @@ impl ListQuery {
         });
         let count = self.with_count.then_some(rows.len() as i64);
         let start = match self.marker.as_deref() {
-            Some(m) => {
+            Some(m) if !windowed => {
                 let marker = ResourceId::parse("marker", m).ok();
                 let at = marker.and_then(|m| rows.iter().position(|r| **r.id() == m));
                 // Cinder answers 400 for a marker it cannot find.
-                at.map(|i| i + 1).ok_or_else(|| {
-                    ValidationError::new("marker", format!("backup {m:?} is not in this list"))
-                })?
+                at.map(|i| i + 1).ok_or_else(|| marker_not_listed(m))?
             }
-            None => 0,
+            _ => 0,
         };
         let start = start.saturating_add(usize::try_from(self.offset).unwrap_or(usize::MAX)).min(rows.len());
         let end = start.saturating_add(usize::try_from(self.limit).unwrap_or(usize::MAX)).min(rows.len());
@@ -180,6 +192,11 @@ impl ListQuery {
         let next_marker = if more && self.limit > 0 { page.last().map(|r| **r.id()) } else { None };
         Ok(Page { rows: page, next_marker, limit: self.limit, count })
     }
+}
+
+/// Cinder's answer to a marker the list does not hold.
+pub fn marker_not_listed(marker: &str) -> BackupError {
+    ValidationError::new("marker", format!("backup {marker:?} is not in this list")).into()
 }
 
 /// One page of a project's backups (whole rows, or what the summary list reads), with the

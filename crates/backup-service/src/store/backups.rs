@@ -5,7 +5,11 @@ use std::collections::BTreeMap;
 
 use api_types::domain::{ProjectId, ResourceId};
 use chrono::NaiveDateTime;
-use diesel::prelude::*;
+use diesel::{
+    pg::Pg,
+    prelude::*,
+    sql_types::{BigInt, Bool, Nullable, Text, Timestamp},
+};
 use service_kit::db::{DbId, DbProjectId};
 
 use super::schema::backups;
@@ -228,31 +232,125 @@ impl SortColumn {
         }
     }
 
+    /// The column as [`Self::term`] orders it (text by its bytes).
+    fn ordered(self) -> &'static str {
+        match self {
+            Self::CreatedAt => "backups.created_at",
+            Self::UpdatedAt => "backups.updated_at",
+            Self::Name => "backups.name COLLATE \"C\"",
+            Self::Status => "backups.status COLLATE \"C\"",
+            Self::Size => "backups.size_gib",
+            Self::Id => "backups.id COLLATE \"C\"",
+        }
+    }
+
+    /// Backups strictly after the marker's value of this column, in this direction (a missing
+    /// name sorts before any: first ascending, last descending).
+    fn beyond(self, descending: bool, m: &BackupSummaryRow) -> Condition {
+        let op = if descending { "<" } else { ">" };
+        match (self, &m.name, descending) {
+            (Self::Name, None, false) => Box::new(backups::name.is_not_null().nullable()),
+            (Self::Name, None, true) => Box::new(diesel::dsl::sql::<Nullable<Bool>>("FALSE")),
+            (Self::Name, Some(n), false) => compared::<Text>(self.ordered(), op, n.clone()),
+            (Self::Name, Some(n), true) => Box::new(
+                compared::<Text>(self.ordered(), op, n.clone()).or(backups::name.is_null().nullable()),
+            ),
+            _ => self.compared(op, m),
+        }
+    }
+
+    /// Backups whose value of this column is the marker's.
+    fn equal(self, m: &BackupSummaryRow) -> Condition {
+        match (self, &m.name) {
+            (Self::Name, None) => Box::new(backups::name.is_null().nullable()),
+            _ => self.compared("=", m),
+        }
+    }
+
+    /// The marker's value of this column and those after it, for a column that is never
+    /// missing; `None` for the name.
+    fn from(self, descending: bool, m: &BackupSummaryRow) -> Option<Condition> {
+        (self != Self::Name).then(|| self.compared(if descending { "<=" } else { ">=" }, m))
+    }
+
+    /// This column compared with the marker's value of it.
+    fn compared(self, op: &str, m: &BackupSummaryRow) -> Condition {
+        let column = self.ordered();
+        match self {
+            Self::CreatedAt => compared::<Timestamp>(column, op, m.created_at),
+            Self::UpdatedAt => compared::<Timestamp>(column, op, m.updated_at),
+            Self::Size => compared::<BigInt>(column, op, m.size_gib),
+            Self::Status => compared::<Text>(column, op, m.status.clone()),
+            Self::Id => compared::<Text>(column, op, m.id.to_string()),
+            // NULL, so no row, for a missing name: [`Self::beyond`] and [`Self::equal`] handle it.
+            Self::Name => compared::<Nullable<Text>>(column, op, m.name.clone()),
+        }
+    }
+
     /// The `ORDER BY` term that sorts as the caller's comparison of rows does: text by its
     /// bytes (`COLLATE "C"`, whatever the database's collation), a missing name before any.
     fn term(self, descending: bool) -> String {
         let dir = if descending { "DESC" } else { "ASC" };
-        match self {
-            Self::CreatedAt => format!("backups.created_at {dir}"),
-            Self::UpdatedAt => format!("backups.updated_at {dir}"),
-            Self::Name => {
-                let nulls = if descending { "LAST" } else { "FIRST" };
-                format!("backups.name COLLATE \"C\" {dir} NULLS {nulls}")
-            }
-            Self::Status => format!("backups.status COLLATE \"C\" {dir}"),
-            Self::Size => format!("backups.size_gib {dir}"),
-            Self::Id => format!("backups.id COLLATE \"C\" {dir}"),
-        }
+        let nulls = match (self, descending) {
+            (Self::Name, true) => " NULLS LAST",
+            (Self::Name, false) => " NULLS FIRST",
+            _ => "",
+        };
+        format!("{} {dir}{nulls}", self.ordered())
     }
 }
 
+/// `column op value`, the value bound. `column` is one of [`SortColumn::ordered`]'s, `op` a
+/// comparison operator: never request text.
+fn compared<ST>(
+    column: &str,
+    op: &str,
+    value: impl diesel::expression::AsExpression<
+        ST,
+        Expression: diesel::query_builder::QueryFragment<Pg> + Send + 'static,
+    >,
+) -> Condition
+where
+    ST: diesel::sql_types::SqlType + diesel::expression::TypedExpressionType + 'static,
+{
+    Box::new(diesel::dsl::sql::<Nullable<Bool>>(&format!("{column} {op} ")).bind::<ST, _>(value))
+}
+
 /// The first `rows` backups of a list in `order` (keys with their direction, `true`:
-/// descending; ties broken by id in the direction of the last key), when that is all the
-/// caller needs of it.
+/// descending; ties broken by id in the direction of the last key), after the marker backup
+/// when there is one, when that is all the caller needs of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window {
     pub order: Vec<(SortColumn, bool)>,
     pub rows: i64,
+    /// The marker: the window starts after it (it is not in the window).
+    pub after: Option<BackupSummaryRow>,
+}
+
+/// A condition on backups, as the keyset of a window builds it.
+type Condition = Box<dyn BoxableExpression<backups::table, Pg, SqlType = Nullable<Bool>>>;
+
+impl Window {
+    /// The backups after the marker `m` in the window's order: `beyond(k1) OR (k1 = m.k1 AND
+    /// (beyond(k2) OR …))` down to the id, which breaks every tie, and the first key's
+    /// non-strict bound again on its own, which lets the index start at the marker.
+    fn after_marker(&self, m: &BackupSummaryRow) -> Condition {
+        let last_descending = self.order.last().is_some_and(|(_, d)| *d);
+        let keys: Vec<(SortColumn, bool)> =
+            self.order.iter().copied().chain([(SortColumn::Id, last_descending)]).collect();
+        let mut after: Option<Condition> = None;
+        for &(column, descending) in keys.iter().rev() {
+            after = Some(match after {
+                None => column.beyond(descending, m),
+                Some(rest) => Box::new(column.beyond(descending, m).or(column.equal(m).and(rest))),
+            });
+        }
+        let after = after.unwrap_or_else(|| Box::new(diesel::dsl::sql::<Nullable<Bool>>("TRUE")));
+        match keys.first().and_then(|&(column, descending)| column.from(descending, m)) {
+            Some(bound) => Box::new(bound.and(after)),
+            None => after,
+        }
+    }
 }
 
 /// Every backup of a project, and those shared with it (of every project: `None`), matching the
@@ -276,6 +374,21 @@ pub fn list_summaries(
     window: Option<&Window>,
 ) -> QueryResult<Vec<BackupSummaryRow>> {
     listing(conn, project, filter, window)?.select(BackupSummaryRow::as_select()).load(conn)
+}
+
+/// The marker of a list: the backup `id` if the list (the project's backups and those shared
+/// with it, matching the filter) holds it, with what the list is ordered by.
+pub fn marker(
+    conn: &mut PgConnection,
+    project: Option<&ProjectId>,
+    filter: &BackupFilter,
+    id: ResourceId,
+) -> QueryResult<Option<BackupSummaryRow>> {
+    listing(conn, project, filter, None)?
+        .filter(backups::id.eq(DbId(id)))
+        .select(BackupSummaryRow::as_select())
+        .first(conn)
+        .optional()
 }
 
 /// The query of [`list`], before its columns are chosen.
@@ -321,6 +434,9 @@ fn listing<'a>(
             .collect();
         // The terms are built from SortColumn alone, never from request text.
         q = q.order(diesel::dsl::sql::<diesel::sql_types::Text>(&terms.join(", "))).limit(w.rows);
+        if let Some(marker) = &w.after {
+            q = q.filter(w.after_marker(marker));
+        }
     }
     Ok(q)
 }

@@ -334,6 +334,80 @@ async fn lists_filter_page_and_sort() {
     .await;
 }
 
+/// Pages after a marker are read from the marker's place in the order (keyset), not by loading
+/// the list: following `next` links page by page gives, for every order, exactly what the whole
+/// list sorted in memory (`with_count`, which reads every row) gives, with ties on every key,
+/// missing and repeated names, and a marker on each kind of row.
+#[tokio::test]
+async fn marker_pages_follow_the_order_of_the_whole_list() {
+    let app = spawn_app_with(|s| s.role = backup_service::config::Role::Api).await;
+    // 40 backups: 4 created_at instants, 5 sizes, 3 statuses, names a/b/c/missing, ties in all.
+    app.execute(format!(
+        "INSERT INTO backups (id, project_id, volume_id, name, status, volume_bytes, size_gib, created_at, updated_at)
+         SELECT gen_random_uuid()::text, '{}', gen_random_uuid()::text,
+                (ARRAY['a', 'b', NULL, 'c', 'B'])[1 + i % 5],
+                (ARRAY['available', 'error', 'creating'])[1 + i % 3],
+                1073741824, 1 + i % 5,
+                timestamp '2026-12-01' + (i % 4) * interval '1 hour',
+                timestamp '2026-12-01' + (i % 7) * interval '1 minute'
+         FROM generate_series(1, 40) AS i",
+        app.project
+    ))
+    .await;
+    let ids = |v: &Value| -> Vec<String> {
+        v["backups"].as_array().unwrap().iter().map(|b| b["id"].as_str().unwrap().to_owned()).collect()
+    };
+    for order in [
+        "",
+        "sort_dir=asc",
+        "sort_key=name&sort_dir=asc",
+        "sort_key=name",
+        "sort=status:asc,size:desc",
+        "sort=size,name:asc,created_at",
+        "sort=updated_at:asc,name",
+        "sort_key=id&sort_dir=asc",
+    ] {
+        let whole: Value = app.get(&format!("/backups?with_count=true&{order}")).await.json().await.unwrap();
+        let whole = ids(&whole);
+        assert_eq!(whole.len(), 40, "{order}");
+        let mut url = app.url(&format!("/backups?limit=3&{order}"));
+        let mut paged = Vec::new();
+        loop {
+            let page: Value = app.get_url(&url).await.json().await.unwrap();
+            paged.extend(ids(&page));
+            match page["backups_links"][0]["href"].as_str() {
+                Some(next) => url = next.to_owned(),
+                None => break,
+            }
+        }
+        assert_eq!(paged, whole, "{order}");
+        // A marker and an offset after it.
+        let after: Value = app
+            .get(&format!("/backups?marker={}&offset=2&limit=5&{order}", whole[10]))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(ids(&after), whole[13..18], "{order}");
+    }
+    // A marker of another project's backup is in no list of this one.
+    let other = uuid::Uuid::new_v4();
+    app.execute(format!(
+        "INSERT INTO backups (id, project_id, volume_id, name, status, volume_bytes, size_gib, created_at, updated_at)
+         VALUES ('{other}', 'someone-else', '{other}', 'x', 'available', 1, 1, now(), now())"
+    ))
+    .await;
+    assert_fault(
+        app.get(&format!("/backups?marker={other}")).await,
+        400,
+        "badRequest",
+        json!("VolumeBackup.0002"),
+    )
+    .await;
+    assert_fault(app.get("/backups?marker=not-an-id").await, 400, "badRequest", json!("VolumeBackup.0002"))
+        .await;
+}
+
 #[tokio::test]
 async fn one_backup_per_volume_and_operations_wait_for_the_backup() {
     // The API alone: nothing runs the jobs, so the backup stays `creating`.
