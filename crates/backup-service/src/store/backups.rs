@@ -232,7 +232,7 @@ impl SortColumn {
         }
     }
 
-    /// The column as [`Self::term`] orders it (text by its bytes).
+    /// The column as [`Self::then_order`] orders it (text by its bytes).
     fn ordered(self) -> &'static str {
         match self {
             Self::CreatedAt => "backups.created_at",
@@ -287,18 +287,50 @@ impl SortColumn {
         }
     }
 
-    /// The `ORDER BY` term that sorts as the caller's comparison of rows does: text by its
-    /// bytes (`COLLATE "C"`, whatever the database's collation), a missing name before any.
-    fn term(self, descending: bool) -> String {
-        let dir = if descending { "DESC" } else { "ASC" };
-        let nulls = match (self, descending) {
-            (Self::Name, true) => " NULLS LAST",
-            (Self::Name, false) => " NULLS FIRST",
-            _ => "",
-        };
-        format!("{} {dir}{nulls}", self.ordered())
+    /// Orders `q` by this column as the caller's comparison of rows does: text by its bytes
+    /// (`COLLATE "C"`, whatever the database's collation), a missing name before any. Typed,
+    /// so a list's statement is prepared once per connection rather than parsed at every request.
+    fn then_order<'a>(self, q: BoxedBackups<'a>, descending: bool) -> BoxedBackups<'a> {
+        use backups as b;
+        match (self, descending) {
+            (Self::CreatedAt, true) => q.then_order_by(b::created_at.desc()),
+            (Self::CreatedAt, false) => q.then_order_by(b::created_at.asc()),
+            (Self::UpdatedAt, true) => q.then_order_by(b::updated_at.desc()),
+            (Self::UpdatedAt, false) => q.then_order_by(b::updated_at.asc()),
+            (Self::Name, true) => q.then_order_by(Bytewise(b::name).desc().nulls_last()),
+            (Self::Name, false) => q.then_order_by(Bytewise(b::name).asc().nulls_first()),
+            (Self::Status, true) => q.then_order_by(Bytewise(b::status).desc()),
+            (Self::Status, false) => q.then_order_by(Bytewise(b::status).asc()),
+            (Self::Size, true) => q.then_order_by(b::size_gib.desc()),
+            (Self::Size, false) => q.then_order_by(b::size_gib.asc()),
+            (Self::Id, true) => q.then_order_by(Bytewise(b::id).desc()),
+            (Self::Id, false) => q.then_order_by(Bytewise(b::id).asc()),
+        }
     }
 }
+
+type BoxedBackups<'a> = backups::BoxedQuery<'a, Pg>;
+
+/// `text COLLATE "C"`: text compared by its bytes, as a list's order compares it in memory.
+/// Its SQL never varies, so a statement holding it can be prepared and reused.
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId, diesel::expression::ValidGrouping)]
+struct Bytewise<T>(T);
+
+impl<T: Expression> Expression for Bytewise<T> {
+    type SqlType = T::SqlType;
+}
+
+impl<T: diesel::query_builder::QueryFragment<Pg>> diesel::query_builder::QueryFragment<Pg> for Bytewise<T> {
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(" COLLATE \"C\"");
+        Ok(())
+    }
+}
+
+impl<T: AppearsOnTable<QS>, QS: ?Sized> AppearsOnTable<QS> for Bytewise<T> {}
+
+impl<T: SelectableExpression<QS>, QS: ?Sized> SelectableExpression<QS> for Bytewise<T> {}
 
 /// `column op value`, the value bound. `column` is one of [`SortColumn::ordered`]'s, `op` a
 /// comparison operator: never request text.
@@ -426,14 +458,10 @@ fn listing<'a>(
     }
     if let Some(w) = window {
         let last_descending = w.order.last().is_some_and(|(_, d)| *d);
-        let terms: Vec<String> = w
-            .order
-            .iter()
-            .map(|(column, descending)| column.term(*descending))
-            .chain([SortColumn::Id.term(last_descending)])
-            .collect();
-        // The terms are built from SortColumn alone, never from request text.
-        q = q.order(diesel::dsl::sql::<diesel::sql_types::Text>(&terms.join(", "))).limit(w.rows);
+        for &(column, descending) in w.order.iter().chain([&(SortColumn::Id, last_descending)]) {
+            q = column.then_order(q, descending);
+        }
+        q = q.limit(w.rows);
         if let Some(marker) = &w.after {
             q = q.filter(w.after_marker(marker));
         }

@@ -1,0 +1,1 @@
+DROP VIEW policy_listing;
