@@ -1,14 +1,19 @@
 //! The ceiling of `make bench-api`: a bare actix-web + diesel + r2d2 server that answers the
-//! benchmarked calls with the least work that still touches the same tables of the same
-//! databases as the services do. No token check, no validation beyond the JSON body, no
-//! outbox, no tracing: what is left is HTTP, the pool and the SQL statement itself, so a
-//! service's throughput divided by this one's is what the service's own work costs.
+//! benchmarked calls with the same SQL the services run, and nothing else. No token check, no
+//! validation beyond the JSON body, no tracing, no logging, and none of what follows a create
+//! (the relay publishing the message, the scheduler applying it): what is left is HTTP, the
+//! pool and the statement itself, so a service's throughput divided by this one's is what the
+//! service's own work costs.
 //!
-//! - `POST /v2/{p}/backuppolicy`: one transaction that inserts the project row if missing and
-//!   the policy row (policy-service's `projects` and `policies`).
-//! - `GET /v2/{p}/backuppolicy`: the project's policy rows, oldest first.
+//! - `POST /v2/{p}/backuppolicy`: policy-service's insert, one statement: the project's row
+//!   (created on first use, its policy count raised under the cap), the policy, its tags and
+//!   an outbox row (a fixed body, claimed forever so that policy-service's relay leaves it
+//!   alone; `scripts/bench-api.sh` deletes them after the run).
+//! - `GET /v2/{p}/backuppolicy`: policy-service's select: the project's policies, oldest first,
+//!   each with its number of volumes and its tags.
 //! - `GET /v3/{p}/native/backups/{id}`: the backup row (backup-service's `backups`).
-//! - `GET /v3/{p}/native/backups?limit=N`: the newest N backups of the project (id, name).
+//! - `GET /v3/{p}/native/backups?limit=N`: the newest N backups of the project, the columns the
+//!   summary list reads.
 //!
 //! Settings: `CEILING_BIND`, `CEILING_POLICY_DATABASE_URL`, `CEILING_BACKUP_DATABASE_URL`,
 //! `VBS_DB_POOL_SIZE` (default 10, the services' default).
@@ -21,7 +26,7 @@ use diesel::{
     prelude::*,
     r2d2::{ConnectionManager, Pool},
     sql_query,
-    sql_types::{BigInt, Nullable, SmallInt, Text, Timestamp},
+    sql_types::{Array, BigInt, Nullable, SmallInt, Text, Timestamp},
 };
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +55,14 @@ where
 #[derive(Deserialize)]
 struct CreatePolicy {
     backup_policy_name: String,
+    #[serde(default)]
+    tags: Vec<TagBody>,
+}
+
+#[derive(Deserialize)]
+struct TagBody {
+    key: String,
+    value: String,
 }
 
 async fn create_policy(
@@ -58,27 +71,35 @@ async fn create_policy(
     body: web::Json<CreatePolicy>,
 ) -> actix_web::Result<HttpResponse> {
     let project = path.into_inner();
-    let name = body.into_inner().backup_policy_name;
+    let CreatePolicy { backup_policy_name: name, tags } = body.into_inner();
     let id = uuid::Uuid::new_v4().to_string();
     let policy_id = id.clone();
+    let (keys, values): (Vec<String>, Vec<String>) = tags.into_iter().map(|t| (t.key, t.value)).unzip();
     run(&pools.policy, move |conn| {
-        conn.transaction(|conn| {
-            let now = Utc::now().naive_utc();
-            sql_query("INSERT INTO projects (project_id, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .bind::<Text, _>(&project)
-                .bind::<Timestamp, _>(now)
-                .execute(conn)?;
-            sql_query(
-                "INSERT INTO policies (id, project_id, name, start_times, frequency, retention_num, \
-                 keep_first_of_month, enabled, version, created_at, updated_at) \
-                 VALUES ($1, $2, $3, '12:00', 1, 7, false, true, 1, $4, $4)",
-            )
-            .bind::<Text, _>(&policy_id)
-            .bind::<Text, _>(&project)
-            .bind::<Text, _>(&name)
-            .bind::<Timestamp, _>(now)
-            .execute(conn)
-        })
+        sql_query(
+            "WITH project AS ( \
+                 INSERT INTO projects AS p (project_id, created_at, policy_count) VALUES ($1, $2, 1) \
+                 ON CONFLICT (project_id) DO UPDATE SET policy_count = p.policy_count + 1 \
+                 WHERE p.policy_count < 10 RETURNING project_id \
+             ), policy AS ( \
+                 INSERT INTO policies (id, project_id, name, start_times, frequency, retention_num, \
+                     keep_first_of_month, enabled, version, created_at, updated_at) \
+                 SELECT $3, project_id, $4, '12:00', 1, 7, false, true, 1, $2, $2 FROM project \
+                 RETURNING id \
+             ), tags AS ( \
+                 INSERT INTO policy_tags (policy_id, key, value) \
+                 SELECT policy.id, t.key, t.value FROM policy, unnest($5, $6) AS t (key, value) \
+             ) \
+             INSERT INTO outbox (message_id, routing_key, body, created_at, claimed_until) \
+             SELECT gen_random_uuid()::text, 'bench.ceiling', '{}', $2, 'infinity' FROM policy",
+        )
+        .bind::<Text, _>(&project)
+        .bind::<Timestamp, _>(Utc::now().naive_utc())
+        .bind::<Text, _>(&policy_id)
+        .bind::<Text, _>(&name)
+        .bind::<Array<Text>, _>(&keys)
+        .bind::<Array<Text>, _>(&values)
+        .execute(conn)
     })
     .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "backup_policy_id": id })))
@@ -100,14 +121,21 @@ struct PolicyRow {
     retention_num: Option<i16>,
     #[diesel(sql_type = Nullable<Text>)]
     time_zone: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    volume_count: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    tags: Option<String>,
 }
 
 async fn list_policies(pools: web::Data<Pools>, path: web::Path<String>) -> actix_web::Result<HttpResponse> {
     let project = path.into_inner();
     let rows = run(&pools.policy, move |conn| {
         sql_query(
-            "SELECT id, name, start_times, frequency, week_days, retention_num, time_zone \
-             FROM policies WHERE project_id = $1 ORDER BY created_at",
+            "SELECT p.id, p.name, p.start_times, p.frequency, p.week_days, p.retention_num, p.time_zone, \
+                    (SELECT count(*) FROM policy_volumes v WHERE v.policy_id = p.id) AS volume_count, \
+                    (SELECT json_agg(json_build_array(t.key, t.value) ORDER BY t.key, t.value)::text \
+                       FROM policy_tags t WHERE t.policy_id = p.id) AS tags \
+             FROM policies p WHERE p.project_id = $1 ORDER BY p.created_at, p.id",
         )
         .bind::<Text, _>(&project)
         .load::<PolicyRow>(conn)
@@ -173,8 +201,18 @@ struct ListQuery {
 struct BackupRef {
     #[diesel(sql_type = Text)]
     id: String,
+    #[diesel(sql_type = Text)]
+    project_id: String,
     #[diesel(sql_type = Nullable<Text>)]
     name: Option<String>,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = BigInt)]
+    size_gib: i64,
+    #[diesel(sql_type = Timestamp)]
+    created_at: NaiveDateTime,
+    #[diesel(sql_type = Timestamp)]
+    updated_at: NaiveDateTime,
 }
 
 async fn list_backups(
@@ -186,8 +224,9 @@ async fn list_backups(
     let limit = query.limit.unwrap_or(1000);
     let rows = run(&pools.backup, move |conn| {
         sql_query(
-            "SELECT id, name FROM backups WHERE project_id = $1 \
-             ORDER BY created_at DESC, id DESC LIMIT $2",
+            "SELECT id, project_id, name, status, size_gib, created_at, updated_at FROM backups \
+             WHERE project_id = $1 \
+             ORDER BY created_at DESC, id COLLATE \"C\" DESC LIMIT $2",
         )
         .bind::<Text, _>(&project)
         .bind::<BigInt, _>(limit)

@@ -123,7 +123,10 @@ pub fn lock_project(conn: &mut PgConnection, project: &ProjectId, now: NaiveDate
 /// project's row (created on first use) counts its policies and is the lock: `INSERT … ON
 /// CONFLICT DO UPDATE … WHERE` locks it and checks the count of its latest committed version,
 /// so concurrent creates in a project queue on it and the cap cannot be overrun. One statement
-/// is atomic without a transaction: the whole create is one round trip.
+/// is atomic without a transaction: the whole create is one round trip. The statement lives in
+/// the database function `create_policy` (migration `2026-12-07-000002_create_policy_function`),
+/// which PL/pgSQL plans once per connection, called through a typed statement the connection
+/// prepares once, so a create is not parsed and planned each time.
 pub fn create_policy(
     conn: &mut PgConnection,
     row: &PolicyRow,
@@ -131,58 +134,62 @@ pub fn create_policy(
     limit: i64,
     message: &Encoded,
 ) -> QueryResult<bool> {
-    use diesel::sql_types::{Array, BigInt, Bool, Int2, Int4, Int8, Nullable, Text, Timestamp};
-
-    #[derive(QueryableByName)]
-    struct Created {
-        #[diesel(sql_type = BigInt)]
-        created: i64,
-    }
     let keys: Vec<&str> = tags.iter().map(|t| t.key.as_str()).collect();
     let values: Vec<&str> = tags.iter().map(|t| t.value.as_str()).collect();
-    let created = diesel::sql_query(
-        "WITH project AS ( \
-             INSERT INTO projects AS p (project_id, created_at, policy_count) VALUES ($1, $2, 1) \
-             ON CONFLICT (project_id) DO UPDATE SET policy_count = p.policy_count + 1 \
-             WHERE p.policy_count < $3 \
-             RETURNING project_id \
-         ), policy AS ( \
-             INSERT INTO policies (id, project_id, name, start_times, frequency, week_days, \
-                 retention_num, retention_days, keep_first_of_month, enabled, time_zone, version, \
-                 created_at, updated_at) \
-             SELECT $4, project_id, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $2, $2 FROM project \
-             RETURNING id \
-         ), tags AS ( \
-             INSERT INTO policy_tags (policy_id, key, value) \
-             SELECT policy.id, t.key, t.value FROM policy, unnest($15, $16) AS t (key, value) \
-         ), message AS ( \
-             INSERT INTO outbox (message_id, routing_key, body, traceparent, created_at) \
-             SELECT $17, $18, $19, $20, $2 FROM policy \
-         ) \
-         SELECT count(*) AS created FROM policy",
-    )
-    .bind::<Text, _>(&row.project_id)
-    .bind::<Timestamp, _>(row.created_at)
-    .bind::<Int4, _>(i32::try_from(limit).unwrap_or(i32::MAX))
-    .bind::<Text, _>(&row.id)
-    .bind::<Text, _>(&row.name)
-    .bind::<Text, _>(&row.start_times)
-    .bind::<Nullable<Int2>, _>(row.frequency)
-    .bind::<Nullable<Text>, _>(row.week_days.as_deref())
-    .bind::<Nullable<Int2>, _>(row.retention_num)
-    .bind::<Nullable<Int4>, _>(row.retention_days)
-    .bind::<Bool, _>(row.keep_first_of_month)
-    .bind::<Bool, _>(row.enabled)
-    .bind::<Nullable<Text>, _>(row.time_zone.as_deref())
-    .bind::<Int8, _>(row.version)
-    .bind::<Array<Text>, _>(&keys)
-    .bind::<Array<Text>, _>(&values)
-    .bind::<Text, _>(&message.message_id)
-    .bind::<Text, _>(&message.routing_key)
-    .bind::<Text, _>(&message.body)
-    .bind::<Nullable<Text>, _>(message.traceparent.as_deref())
-    .get_result::<Created>(conn)?;
-    Ok(created.created == 1)
+    debug_assert_eq!(row.version, 1, "the function creates version 1");
+    let message_fields: Vec<Option<&str>> = vec![
+        Some(message.message_id.as_str()),
+        Some(message.routing_key.as_str()),
+        Some(message.body.as_str()),
+        message.traceparent.as_deref(),
+    ];
+    diesel::select(sql::create_policy(
+        &row.project_id,
+        row.created_at,
+        i32::try_from(limit).unwrap_or(i32::MAX),
+        &row.id,
+        &row.name,
+        &row.start_times,
+        row.frequency,
+        row.week_days.as_deref(),
+        row.retention_num,
+        row.retention_days,
+        row.keep_first_of_month,
+        row.enabled,
+        row.time_zone.as_deref(),
+        &keys,
+        &values,
+        message_fields,
+    ))
+    .get_result(conn)
+}
+
+/// The database's own functions (migrations), called through typed statements.
+mod sql {
+    use diesel::sql_types::{Array, Bool, Int2, Int4, Nullable, Text, Timestamp};
+
+    diesel::define_sql_function! {
+        /// Migration `2026-12-07-000002_create_policy_function`.
+        #[allow(clippy::too_many_arguments)]
+        fn create_policy(
+            project_id: Text,
+            now: Timestamp,
+            cap: Int4,
+            id: Text,
+            name: Text,
+            start_times: Text,
+            frequency: Nullable<Int2>,
+            week_days: Nullable<Text>,
+            retention_num: Nullable<Int2>,
+            retention_days: Nullable<Int4>,
+            keep_first_of_month: Bool,
+            enabled: Bool,
+            time_zone: Nullable<Text>,
+            tag_keys: Array<Text>,
+            tag_values: Array<Text>,
+            message: Array<Nullable<Text>>,
+        ) -> Bool;
+    }
 }
 
 pub fn count_policies(conn: &mut PgConnection, project: &ProjectId) -> QueryResult<i64> {
