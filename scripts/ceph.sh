@@ -28,9 +28,15 @@ ensure_packages() {
     command -v ceph-mon >/dev/null && command -v ceph-osd >/dev/null && command -v rbd >/dev/null && return
     log "installing ceph-mon, ceph-osd and ceph-common from Debian (first run: a few minutes)"
     export DEBIAN_FRONTEND=noninteractive
-    if ! apt-get install -y --no-install-recommends ceph-mon ceph-osd ceph-common >"$home/apt.log" 2>&1; then
-        apt-get update >>"$home/apt.log" 2>&1
-        apt-get install -y --no-install-recommends ceph-mon ceph-osd ceph-common >>"$home/apt.log" 2>&1
+    # Waits for apt's locks rather than failing when another apt (or dpkg) runs.
+    local apt=(apt-get -o DPkg::Lock::Timeout=600)
+    if ! "${apt[@]}" install -y --no-install-recommends ceph-mon ceph-osd ceph-common >"$home/apt.log" 2>&1; then
+        if ! { "${apt[@]}" update && "${apt[@]}" install -y --no-install-recommends ceph-mon ceph-osd ceph-common; } \
+            >>"$home/apt.log" 2>&1; then
+            log "installing the packages failed; the end of $home/apt.log:"
+            tail -n 20 "$home/apt.log" >&2
+            return 1
+        fi
     fi
 }
 
