@@ -6,9 +6,9 @@
 //! claims due policies with `FOR UPDATE SKIP LOCKED` and, in one transaction per batch, creates
 //! one task per volume and slot (a unique key makes a slot fire once however many replicas run)
 //! together with the outbox rows of the slot's `backup.requested` (a message carries up to 100
-//! tasks). `task.status` messages from the
-//! workers move the tasks; a sweeper times out tasks past their deadline. Time comes from a
-//! [`clock::Clock`], so tests move it instead of sleeping.
+//! tasks). `task.status` messages from the workers move the tasks; a sweeper times out tasks
+//! past their deadline. Time comes from a [`clock::Clock`], so tests move it instead of
+//! sleeping.
 
 pub mod clock;
 pub mod config;

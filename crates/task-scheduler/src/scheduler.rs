@@ -6,8 +6,9 @@
 //!   `FOR UPDATE SKIP LOCKED` (a policy another replica or a policy message holds is left to
 //!   it), and in the same transaction creates one task per volume and slot, writes the outbox
 //!   rows of the slot's `backup.requested` (a message per up to 100 tasks), and moves the
-//!   policy's `next_fire_at` past the slots it handled. The unique key (policy, volume, trigger, slot) is the last guard: a slot that was
-//!   fired already inserts nothing and announces nothing.
+//!   policy's `next_fire_at` past the slots it handled. The unique key (policy, volume,
+//!   trigger, slot) is the last guard: a slot that was fired already inserts nothing and
+//!   announces nothing.
 //! * [`Scheduler::sweep`] marks open tasks past their deadline `EXECUTE_TIMEOUT`.
 //!
 //! Both read the time from the injected [`Clock`]; [`Scheduler::run`] calls them periodically.

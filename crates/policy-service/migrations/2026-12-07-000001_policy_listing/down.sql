@@ -1,1 +1,1 @@
-DROP VIEW policy_listing;
+DROP VIEW policy_extras;

@@ -259,34 +259,16 @@ pub fn delete_policy(conn: &mut PgConnection, id: ResourceId) -> QueryResult<usi
 pub type PolicyInFull = (PolicyRow, i64, Vec<(String, String)>);
 
 /// The project's policies, oldest first, each with its number of volumes and its tags (by key,
-/// then value), in one statement over the `policy_listing` view: a list costs one round trip
+/// then value), in one statement joining the `policy_extras` view: a list costs one round trip
 /// whatever its length, and its statement is typed (no SQL text of its own), so it is prepared
 /// once per connection rather than parsed and planned at every request.
 pub fn list_policies_in_full(conn: &mut PgConnection, project: &ProjectId) -> QueryResult<Vec<PolicyInFull>> {
-    use listing::policy_listing as l;
-    let rows: Vec<(PolicyRow, i64, Option<String>)> = l::table
-        .filter(l::project_id.eq(DbProjectId::from(project)))
-        .order((l::created_at.asc(), l::id.asc()))
-        .select((
-            (
-                l::id,
-                l::project_id,
-                l::name,
-                l::start_times,
-                l::frequency,
-                l::week_days,
-                l::retention_num,
-                l::retention_days,
-                l::keep_first_of_month,
-                l::enabled,
-                l::time_zone,
-                l::version,
-                l::created_at,
-                l::updated_at,
-            ),
-            l::volume_count,
-            l::tags,
-        ))
+    use extras::policy_extras as x;
+    let rows: Vec<(PolicyRow, i64, Option<String>)> = policies::table
+        .inner_join(x::table)
+        .filter(policies::project_id.eq(DbProjectId::from(project)))
+        .order((policies::created_at.asc(), policies::id.asc()))
+        .select((PolicyRow::as_select(), x::volume_count, x::tags))
         .load(conn)?;
     rows.into_iter()
         .map(|(row, volumes, tags)| {
@@ -301,29 +283,21 @@ pub fn list_policies_in_full(conn: &mut PgConnection, project: &ProjectId) -> Qu
         .collect()
 }
 
-/// The view the policy list reads (migration `2026-12-07-000001_policy_listing`); `diesel
+/// The view the policy list joins (migration `2026-12-07-000001_policy_listing`); `diesel
 /// print-schema` leaves views out of `schema.rs`.
-mod listing {
+mod extras {
+    use super::schema::policies;
+
     diesel::table! {
-        policy_listing (id) {
-            id -> Text,
-            project_id -> Text,
-            name -> Text,
-            start_times -> Text,
-            frequency -> Nullable<Int2>,
-            week_days -> Nullable<Text>,
-            retention_num -> Nullable<Int2>,
-            retention_days -> Nullable<Int4>,
-            keep_first_of_month -> Bool,
-            enabled -> Bool,
-            time_zone -> Nullable<Text>,
-            version -> Int8,
-            created_at -> Timestamp,
-            updated_at -> Timestamp,
+        policy_extras (policy_id) {
+            policy_id -> Text,
             volume_count -> Int8,
             tags -> Nullable<Text>,
         }
     }
+
+    diesel::joinable!(policy_extras -> policies (policy_id));
+    diesel::allow_tables_to_appear_in_same_query!(policy_extras, policies);
 }
 
 pub fn volumes_of(conn: &mut PgConnection, policy_id: ResourceId) -> QueryResult<Vec<ResourceId>> {

@@ -17,7 +17,7 @@ use diesel::{
 };
 use service_kit::db::{DbId, DbProjectId};
 
-use super::schema::{policies, task_counts, tasks};
+use super::schema::{policies, tasks};
 use crate::domain::{query::TaskQuery, task::TaskPatch};
 
 /// What started a task.
@@ -210,18 +210,12 @@ pub fn time_out(
         .execute(conn)
 }
 
-/// The position `(created_at, seq)` of the marker task among the policy's tasks.
-pub fn position(
-    conn: &mut PgConnection,
-    policy_id: ResourceId,
-    task_id: ResourceId,
-) -> QueryResult<Option<(NaiveDateTime, i64)>> {
-    tasks::table
-        .find(DbId(task_id))
-        .filter(tasks::policy_id.eq(DbId(policy_id)))
-        .select((tasks::created_at, tasks::seq))
-        .first(conn)
-        .optional()
+/// Whether `task_id` is one of the policy's tasks (a marker the task query accepts).
+pub fn is_task_of(conn: &mut PgConnection, policy_id: ResourceId, task_id: ResourceId) -> QueryResult<bool> {
+    let seq: Option<i64> =
+        diesel::select(of_marker::<Nullable<BigInt>>("seq", &policy_id.to_string(), task_id))
+            .get_result(conn)?;
+    Ok(seq.is_some())
 }
 
 /// The policy's tasks matching the query's filters (`status`, `job_id`).
@@ -236,20 +230,10 @@ fn matching(policy_id: ResourceId, q: &TaskQuery) -> tasks::BoxedQuery<'static, 
     query
 }
 
-/// The number of the policy's tasks matching the filters (`count` in the response). Without a
-/// `job_id` it is read from `task_counts`, which triggers keep per policy and status in the
-/// transaction that changes the tasks (counting a long history row by row cost milliseconds
-/// per request); with one, at most one task matches.
+/// The number of the policy's tasks matching the filters (`count` in the response), when
+/// [`page`] read no row to carry it.
 pub fn count(conn: &mut PgConnection, policy_id: ResourceId, q: &TaskQuery) -> QueryResult<i64> {
-    if q.job_id.is_some() {
-        return matching(policy_id, q).count().get_result(conn);
-    }
-    let mut counters = task_counts::table.filter(task_counts::policy_id.eq(DbId(policy_id))).into_boxed();
-    if let Some(status) = q.status {
-        counters = counters.filter(task_counts::status.eq(status.as_str()));
-    }
-    // SUM of a bigint is a numeric in PostgreSQL; no policy has 2^63 tasks.
-    counters.select(sql::<BigInt>("coalesce(sum(n), 0)::bigint")).first(conn)
+    diesel::select(total(policy_id.to_string(), q)).get_result(conn)
 }
 
 /// A page of tasks, each row with the total.
@@ -261,7 +245,7 @@ pub type PageQuery =
 /// `limit`, each row with the `count` of the response. It reads nothing unless the policy is
 /// the project's and not deleted, and nothing after a marker that is not one of the policy's
 /// tasks, so an empty result is either an empty page or one of those errors, which
-/// [`position`] and [`crate::store::policies::find_visible`] then tell apart. Served by the
+/// [`is_task_of`] and [`crate::store::policies::find_visible`] then tell apart. Served by the
 /// index on `(policy_id, created_at, seq)` (or `(policy_id, status, created_at, seq)`), read
 /// forwards or backwards, with the marker's position and the count as subqueries run once, so
 /// it costs the page and the offset, not the policy's history.
@@ -294,7 +278,8 @@ pub fn page_query(project: &ProjectId, policy_id: ResourceId, q: &TaskQuery) -> 
     query.offset(q.offset).limit(q.limit).select((TaskRow::as_select(), total(policy, q)))
 }
 
-/// A column of the marker task, as a subquery of [`page_query`]. Ids and status names are
+/// A column of the marker task (NULL for a task not of the policy), as a subquery of
+/// [`page_query`] or on its own ([`is_task_of`]). Ids and status names are
 /// written into these subqueries as literals: both are parsed values (a UUID, one of a fixed
 /// set of names), never the request's text.
 fn of_marker<ST: SqlType + TypedExpressionType>(
@@ -305,8 +290,11 @@ fn of_marker<ST: SqlType + TypedExpressionType>(
     sql(&format!("(SELECT m.{column} FROM tasks m WHERE m.id = '{marker}' AND m.policy_id = '{policy}')"))
 }
 
-/// The `count` of the response as a subquery of [`page_query`]: from `task_counts` without a
-/// `job_id` (see [`count`]), else the one task that can match.
+/// The `count` of the response, as a subquery of [`page_query`] or on its own ([`count`]).
+/// Without a `job_id` it is read from `task_counts`, which triggers keep per policy and status
+/// in the transaction that changes the tasks (counting a long history row by row cost
+/// milliseconds per request); with one, at most one task matches. SUM of a bigint is a numeric
+/// in PostgreSQL, hence the cast; no policy has 2^63 tasks.
 fn total(policy: String, q: &TaskQuery) -> SqlLiteral<BigInt> {
     let status = q.status.map_or_else(String::new, |s| format!(" AND status = '{}'", s.as_str()));
     match q.job_id {

@@ -89,7 +89,7 @@ pub async fn list_tasks(
                 }
                 let query = query?;
                 if let Some(marker) = query.marker
-                    && tasks::position(conn, policy_id, marker)?.is_none()
+                    && !tasks::is_task_of(conn, policy_id, marker)?
                 {
                     return Err(ValidationError::new(
                         "marker",
